@@ -1,0 +1,35 @@
+"""Message contracts shared by every dtmf-bus service: models, topology names, schemas."""
+
+from contracts.events import CallEnded, CallStarted, Event, KeyPress, parse_event
+from contracts.keys import KEYS, InvalidKey, key_routing_key, normalize_key, routing_word
+from contracts.replies import (
+    Action,
+    Hangup,
+    Reply,
+    Say,
+    SetInstructions,
+    Transfer,
+    parse_reply,
+)
+from contracts.version import SCHEMA_VERSION
+
+__all__ = [
+    "KEYS",
+    "SCHEMA_VERSION",
+    "Action",
+    "CallEnded",
+    "CallStarted",
+    "Event",
+    "Hangup",
+    "InvalidKey",
+    "KeyPress",
+    "Reply",
+    "Say",
+    "SetInstructions",
+    "Transfer",
+    "key_routing_key",
+    "normalize_key",
+    "parse_event",
+    "parse_reply",
+    "routing_word",
+]

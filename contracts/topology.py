@@ -1,0 +1,56 @@
+"""Names of every exchange and queue, and how service queues are configured.
+
+Kept in one place so that any service, in any language, declares the same
+topology with the same arguments (RabbitMQ refuses a redeclaration that differs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EVENTS_EXCHANGE = "dtmf.events"  # topic: dtmf.<word>, call.started, call.ended
+ROUTES_EXCHANGE = "dtmf.routes"  # topic, bound to events with dtmf.#; services bind keys here
+UNROUTED_EXCHANGE = "dtmf.unrouted"  # fanout: alternate exchange of dtmf.routes
+REPLIES_EXCHANGE = "dtmf.replies"  # direct: routing key = edge instance id
+DEAD_EXCHANGE = "dtmf.dead"  # fanout
+DEAD_QUEUE = "dtmf.dead"
+
+ROUTES_BINDING = "dtmf.#"
+ALL_EVENTS_BINDING = "#"
+
+# Header names the runtime sets on dead letters it publishes itself.
+DEAD_REASON_HEADER = "x-dtmf-dead-reason"
+DEAD_SERVICE_HEADER = "x-dtmf-service"
+DEAD_EXCHANGE_HEADER = "x-dtmf-original-exchange"
+DEAD_ROUTING_KEY_HEADER = "x-dtmf-original-routing-key"
+DEAD_AT_HEADER = "x-dtmf-dead-at"
+
+DEFAULT_DELIVERY_LIMIT = 5
+DEFAULT_INTERACTIVE_TTL_MS = 5000
+
+CONTENT_TYPE = "application/json"
+
+
+def service_queue(service: str) -> str:
+    return f"dtmf.svc.{service}"
+
+
+def reply_queue(edge_id: str) -> str:
+    return f"dtmf.edge.{edge_id}"
+
+
+def service_queue_arguments(
+    *,
+    interactive: bool,
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+    ttl_ms: int = DEFAULT_INTERACTIVE_TTL_MS,
+) -> dict[str, Any]:
+    """Quorum queue arguments; interactive queues expire presses nobody waits for any more."""
+    args: dict[str, Any] = {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": DEAD_EXCHANGE,
+    }
+    if interactive:
+        args["x-message-ttl"] = ttl_ms
+    return args

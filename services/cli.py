@@ -1,0 +1,85 @@
+"""`dtmf-bus`: the one entry point for every service, the simulator and the tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from services.runtime.settings import Settings
+
+
+def _run_service(args: argparse.Namespace) -> int:
+    from services.runtime.main import main
+
+    return main(args.service)
+
+
+def _edge(args: argparse.Namespace) -> int:
+    from services.edge import main
+
+    return main.run(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from services.demo import run_demo
+    from services.runtime.lifecycle import setup_logging
+
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    return asyncio.run(run_demo(settings, keys=args.keys))
+
+
+def _sip_gateway(args: argparse.Namespace) -> int:
+    from services.edge import sip_gateway
+
+    return asyncio.run(sip_gateway.run(args))
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from contracts.schemas import write
+
+    for path in write():
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from services.demo import DEMO_KEYS
+    from services.edge import main as edge_main
+    from services.edge import sip_gateway
+
+    parser = argparse.ArgumentParser(prog="dtmf-bus", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a consumer service (sales, support, menu, calllog, ...)")
+    run.add_argument("service", help="module under services/ exporting build(settings)")
+    run.set_defaults(func=_run_service)
+
+    edge = sub.add_parser("edge", help="run the media edge with a call source")
+    edge_main.add_arguments(edge)
+    edge.set_defaults(func=_edge)
+
+    demo = sub.add_parser("demo", help="start every service and run one simulated call")
+    demo.add_argument("--keys", default=DEMO_KEYS, help=f"keys to press (default {DEMO_KEYS})")
+    demo.set_defaults(func=_demo)
+
+    gateway = sub.add_parser(
+        "sip-gateway", help="create or update a VideoSDK inbound SIP gateway with DTMF enabled"
+    )
+    sip_gateway.add_arguments(gateway)
+    gateway.set_defaults(func=_sip_gateway)
+
+    schemas = sub.add_parser("schemas", help="regenerate contracts/schemas/*.json")
+    schemas.set_defaults(func=_schemas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""`dtmf-bus demo`: every service as its own process, one simulated call through them all.
+
+This is how a user runs the system, only on one machine: each consumer service is
+started with `python -m services.<name>`, the edge runs a scripted simulator call,
+then everything gets SIGTERM and must exit cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+
+import aio_pika
+from aio_pika.exceptions import ChannelClosed
+
+from contracts.topology import service_queue
+from services.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("sales", "support", "menu", "calllog")
+DEMO_KEYS = "1,2,9,0,*,#"
+
+
+async def wait_for_consumers(url: str, queues: list[str], *, timeout: float) -> None:
+    """Block until every queue has a consumer (the services' readiness, seen from the broker)."""
+    deadline = time.monotonic() + timeout
+    pending = list(queues)
+    async with await aio_pika.connect(url) as connection:
+        while pending:
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(pending[0], passive=True)
+                ready = bool(queue.declaration_result.consumer_count)
+            except ChannelClosed:
+                ready = False  # not declared yet: the service is still starting
+            if not channel.is_closed:
+                await channel.close()
+            if ready:
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no consumer on {pending} after {timeout:.0f}s")
+            await asyncio.sleep(0.1)
+
+
+async def _spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", *args, env=os.environ.copy())
+
+
+async def _terminate(procs: dict[str, asyncio.subprocess.Process], *, timeout: float) -> bool:
+    clean = True
+    for proc in procs.values():
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.items():
+        try:
+            code = await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            proc.kill()
+            code = await proc.wait()
+            log.error("%s did not stop within %.0fs after SIGTERM", name, timeout)
+        if code != 0:
+            clean = False
+            log.error("%s exited with %s", name, code)
+    return clean
+
+
+async def run_demo(settings: Settings, *, keys: str = DEMO_KEYS) -> int:
+    procs = {name: await _spawn(f"services.{name}") for name in SERVICES}
+    try:
+        await wait_for_consumers(
+            settings.amqp_url, [service_queue(name) for name in SERVICES], timeout=60
+        )
+        print(f"demo: services up ({', '.join(SERVICES)}); calling with keys {keys}", flush=True)
+        edge = await _spawn("services.edge", "--source", "simulator", "--keys", keys)
+        call_code = await edge.wait()
+    finally:
+        clean = await _terminate(procs, timeout=settings.shutdown_timeout_s + 5)
+    print(
+        f"demo: call {'ok' if call_code == 0 else 'FAILED'}; services stopped "
+        f"{'cleanly' if clean else 'with errors'}; call log: {settings.calllog_path}",
+        flush=True,
+    )
+    return 0 if call_code == 0 and clean else 1

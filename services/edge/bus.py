@@ -1,0 +1,86 @@
+"""The edge's broker adapter: publishes events with confirms, consumes its reply queue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aio_pika
+from aio_pika.abc import AbstractExchange
+
+from contracts import topology as t
+from contracts.events import CallEnded, CallStarted, KeyPress
+from contracts.replies import Reply, parse_reply
+from services.edge.edge import Edge
+from services.runtime import broker
+from services.runtime.runner import Outcome, Runner
+from services.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A reply queue outlives a brief disconnect of its edge, not the edge itself.
+REPLY_QUEUE_EXPIRES_MS = 60_000
+
+
+class BrokerPublisher:
+    """Publishes persistent events; the channel's publisher confirms make `publish` wait for
+    the broker to take responsibility for each one."""
+
+    def __init__(self, exchange: AbstractExchange) -> None:
+        self._exchange = exchange
+
+    async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None:
+        await self._exchange.publish(
+            aio_pika.Message(
+                body=event.model_dump_json().encode(),
+                content_type=t.CONTENT_TYPE,
+                message_id=event.event_id,
+                type=event.type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers={"x-schema-version": event.schema_version},
+            ),
+            routing_key=event.routing_key,
+        )
+
+
+@asynccontextmanager
+async def running_edge(settings: Settings) -> AsyncIterator[Edge]:
+    """An Edge wired to the broker: ready to take calls once entered."""
+    connection = await broker.connect(settings.amqp_url, name=f"dtmf-edge-{settings.edge_id}")
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=settings.prefetch)
+        topo = await broker.declare_topology(channel)
+        edge = Edge(edge_id=settings.edge_id, publisher=BrokerPublisher(topo.events))
+
+        async def apply(reply: Reply) -> Outcome:
+            applied = await edge.apply_reply(reply)
+            return Outcome.REPLIED if applied else Outcome.NO_REPLY
+
+        runner: Runner[Reply] = Runner(
+            name=f"edge-{settings.edge_id}",
+            decode=parse_reply,
+            handle=apply,
+            dead=topo.dead,
+            identify=lambda reply: reply.reply_id,
+            max_body_bytes=settings.max_body_bytes,
+        )
+        queue = await channel.declare_queue(
+            t.reply_queue(settings.edge_id),
+            durable=False,
+            auto_delete=True,
+            arguments={"x-expires": REPLY_QUEUE_EXPIRES_MS},
+        )
+        await queue.bind(topo.replies, routing_key=settings.edge_id)
+        tag = await queue.consume(runner)
+        log.info("edge %s ready: replies on %s", settings.edge_id, queue.name)
+        try:
+            yield edge
+        finally:
+            for call in edge.calls:
+                await edge.end_call(call, reason="edge_shutdown")
+            await queue.cancel(tag)
+            await runner.drained(timeout=settings.shutdown_timeout_s)
+    finally:
+        await connection.close()

@@ -1,0 +1,66 @@
+"""Live calls held by this edge instance, and the session interface replies act on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from contracts.replies import Reply
+
+from contracts.base import utcnow
+
+
+class CallSession(Protocol):
+    """What a reply can do to a call. VideoSDK and the simulator each implement it."""
+
+    async def say(self, text: str) -> None: ...
+
+    async def set_instructions(self, instructions: str) -> None: ...
+
+    async def transfer(self, to: str) -> None: ...
+
+    async def hangup(self, reason: str) -> None: ...
+
+
+@dataclass
+class Call:
+    call_id: str
+    source: str
+    session: CallSession
+    started_at: datetime = field(default_factory=utcnow)
+    presses: int = 0
+    ended: bool = False
+    # event id -> resolved with the first reply applied for that press
+    pending_replies: dict[str, asyncio.Future[Reply]] = field(default_factory=dict)
+
+    def next_sequence(self) -> int:
+        self.presses += 1
+        return self.presses
+
+
+class CallRegistry:
+    """call id -> live call. Replies for a call not here are dropped (it ended or is elsewhere)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, Call] = {}
+
+    def add(self, call: Call) -> None:
+        if call.call_id in self._calls:
+            raise ValueError(f"call {call.call_id!r} is already live on this edge")
+        self._calls[call.call_id] = call
+
+    def get(self, call_id: str) -> Call | None:
+        return self._calls.get(call_id)
+
+    def remove(self, call_id: str) -> Call | None:
+        return self._calls.pop(call_id, None)
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def __iter__(self) -> Iterator[Call]:
+        return iter(list(self._calls.values()))

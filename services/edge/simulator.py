@@ -1,0 +1,118 @@
+"""The simulator call source: a scripted call or a keypad in the terminal.
+
+It drives the same Edge as VideoSDK does; only the session (what the agent does)
+is printed instead of spoken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from contracts.keys import InvalidKey, normalize_key
+from services.edge.calls import Call
+from services.edge.edge import Edge
+
+log = logging.getLogger(__name__)
+
+Printer = Callable[[str], None]
+
+
+def stdout_printer(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class SimulatedSession:
+    """The agent's side of a simulated call: what it says and does, as printed lines."""
+
+    label: str
+    out: Printer = stdout_printer
+    instructions: str = "You are an IVR. Say: Press 1 for Sales or 2 for Support."
+    said: list[str] = field(default_factory=list)
+    transferred_to: str | None = None
+    hung_up: bool = False
+
+    async def say(self, text: str) -> None:
+        self.said.append(text)
+        self.out(f"[{self.label}] agent says: {text}")
+
+    async def set_instructions(self, instructions: str) -> None:
+        self.instructions = instructions
+        self.out(f"[{self.label}] agent becomes: {instructions.split('.')[0]}")
+
+    async def transfer(self, to: str) -> None:
+        self.transferred_to = to
+        self.out(f"[{self.label}] agent transfers the call to {to}")
+
+    async def hangup(self, reason: str) -> None:
+        self.hung_up = True
+        self.out(f"[{self.label}] agent hangs up ({reason})")
+
+
+def parse_keys(text: str) -> list[str]:
+    """`1,2,9,0,*,#` -> keys; raises InvalidKey naming the bad one."""
+    return [normalize_key(part) for part in text.split(",") if part.strip()]
+
+
+@dataclass
+class CallResult:
+    call: Call
+    session: SimulatedSession
+    answered: int
+    unanswered: list[str]
+
+
+async def scripted_call(
+    edge: Edge,
+    keys: Sequence[str],
+    *,
+    reply_timeout: float,
+    label: str = "call",
+    out: Printer = stdout_printer,
+) -> CallResult:
+    """Press each key in turn and wait for its reply before the next, like a caller would."""
+    session = SimulatedSession(label=label, out=out)
+    call = await edge.start_call(session, source="simulator")
+    out(f"[{label}] call {call.call_id} connected; agent: Press 1 for Sales or 2 for Support.")
+    answered, unanswered = 0, []
+    for key in keys:
+        out(f"[{label}] caller presses {key}")
+        event = await edge.press(call, key)
+        if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:
+            out(f"[{label}] (no reply to {key} within {reply_timeout:.1f}s)")
+            unanswered.append(key)
+        else:
+            answered += 1
+        if call.ended:
+            break
+    await edge.end_call(call, reason="caller_hangup")
+    out(f"[{label}] call ended: {answered} of {len(keys)} presses answered")
+    return CallResult(call=call, session=session, answered=answered, unanswered=unanswered)
+
+
+async def keypad(edge: Edge, *, reply_timeout: float, out: Printer = stdout_printer) -> None:
+    """Interactive: type keys (e.g. `1` or `12#`) and Enter; an empty line or `q` hangs up."""
+    session = SimulatedSession(label="you", out=out)
+    call = await edge.start_call(session, source="simulator")
+    out("Connected. Agent: Press 1 for Sales or 2 for Support. (keys 0-9 * # A-D, q to hang up)")
+    loop = asyncio.get_running_loop()
+    while not call.ended:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        text = line.strip()
+        if not line or text.lower() in {"", "q"}:
+            break
+        for char in text:
+            try:
+                event = await edge.press(call, char)
+            except InvalidKey as error:
+                out(f"  {error}")
+                continue
+            if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:
+                out(f"  (no reply to {event.key} within {reply_timeout:.1f}s)")
+    await edge.end_call(call, reason="caller_hangup")
+    out("Call ended.")

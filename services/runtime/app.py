@@ -1,0 +1,114 @@
+"""Runs a ConsumerService against the broker until told to stop, then drains."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+
+from contracts.events import CallEvent
+from contracts.replies import Reply
+from services.runtime import broker
+from services.runtime.runner import Outcome, Runner
+from services.runtime.service import ConsumerService
+from services.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningService:
+    service: ConsumerService
+    connection: AbstractRobustConnection
+    queue: AbstractQueue
+    runner: Runner[CallEvent]
+    consumer_tag: str
+
+
+async def _start(service: ConsumerService, settings: Settings) -> RunningService:
+    connection = await broker.connect(settings.amqp_url, name=f"dtmf-{service.name}")
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=settings.prefetch)
+        topo = await broker.declare_topology(channel)
+        queue = await broker.declare_service_queue(
+            channel,
+            service=service.name,
+            interactive=service.interactive,
+            delivery_limit=settings.delivery_limit,
+            ttl_ms=settings.press_ttl_ms,
+        )
+        for binding in service.bindings:
+            await queue.bind(binding.exchange, routing_key=binding.routing_key)
+
+        async def handle(event: CallEvent) -> Outcome:
+            actions = await service.handler(event)
+            if not actions:
+                return Outcome.NO_REPLY
+            reply = Reply(
+                call_id=event.call_id,
+                in_reply_to=event.event_id,
+                service=service.name,
+                actions=list(actions),
+            )
+            await topo.replies.publish(
+                aio_pika.Message(
+                    body=reply.model_dump_json().encode(),
+                    content_type="application/json",
+                    message_id=reply.reply_id,
+                    type=reply.type,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=event.reply_to,
+            )
+            return Outcome.REPLIED
+
+        runner: Runner[CallEvent] = Runner(
+            name=service.name,
+            decode=service.decode,
+            handle=handle,
+            dead=topo.dead,
+            identify=lambda event: event.event_id,
+            max_body_bytes=settings.max_body_bytes,
+        )
+        tag = await queue.consume(runner)
+    except BaseException:
+        await connection.close()
+        raise
+    log.info("%s consuming %s (%d bindings)", service.name, queue.name, len(service.bindings))
+    return RunningService(service, connection, queue, runner, tag)
+
+
+async def _stop(running: RunningService, *, timeout: float) -> None:
+    # Stop taking new deliveries, let in-flight ones finish (and ack), then close;
+    # anything unacked at close is redelivered to another consumer by the broker.
+    try:
+        await running.queue.cancel(running.consumer_tag)
+    except Exception:
+        log.warning("%s: could not cancel consumer cleanly", running.service.name, exc_info=True)
+    if not await running.runner.drained(timeout=timeout):
+        log.warning("%s: drain bound of %.1fs reached; closing", running.service.name, timeout)
+    await running.connection.close()
+    log.info("%s stopped", running.service.name)
+
+
+@asynccontextmanager
+async def running_service(
+    service: ConsumerService, settings: Settings
+) -> AsyncIterator[RunningService]:
+    running = await _start(service, settings)
+    try:
+        yield running
+    finally:
+        await _stop(running, timeout=settings.shutdown_timeout_s)
+
+
+async def serve(service: ConsumerService, settings: Settings, stop: asyncio.Event) -> None:
+    """Run until `stop` is set (by a signal, see services.runtime.lifecycle)."""
+    async with running_service(service, settings):
+        await stop.wait()

@@ -1,0 +1,72 @@
+"""Broker connection and the topology every service declares (idempotently) on start."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from contracts import topology as t
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topology:
+    events: AbstractExchange
+    routes: AbstractExchange
+    unrouted: AbstractExchange
+    replies: AbstractExchange
+    dead: AbstractExchange
+
+
+async def connect(url: str, *, name: str) -> AbstractRobustConnection:
+    """A robust connection: aio-pika reconnects and restores channels, queues and consumers."""
+    connection = await aio_pika.connect_robust(url, client_properties={"connection_name": name})
+    log.info("connected to broker as %s", name)
+    return connection
+
+
+async def declare_topology(channel: AbstractChannel) -> Topology:
+    """Declare the design brief's exchanges; safe to run from every service at once."""
+    kind = aio_pika.ExchangeType
+    events = await channel.declare_exchange(t.EVENTS_EXCHANGE, kind.TOPIC, durable=True)
+    unrouted = await channel.declare_exchange(t.UNROUTED_EXCHANGE, kind.FANOUT, durable=True)
+    routes = await channel.declare_exchange(
+        t.ROUTES_EXCHANGE,
+        kind.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": t.UNROUTED_EXCHANGE},
+    )
+    await routes.bind(events, routing_key=t.ROUTES_BINDING)
+    replies = await channel.declare_exchange(t.REPLIES_EXCHANGE, kind.DIRECT, durable=True)
+    dead = await channel.declare_exchange(t.DEAD_EXCHANGE, kind.FANOUT, durable=True)
+    dead_queue = await channel.declare_queue(
+        t.DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dead_queue.bind(dead)
+    return Topology(events=events, routes=routes, unrouted=unrouted, replies=replies, dead=dead)
+
+
+async def declare_service_queue(
+    channel: AbstractChannel,
+    *,
+    service: str,
+    interactive: bool,
+    delivery_limit: int,
+    ttl_ms: int,
+) -> AbstractQueue:
+    return await channel.declare_queue(
+        t.service_queue(service),
+        durable=True,
+        arguments=t.service_queue_arguments(
+            interactive=interactive, delivery_limit=delivery_limit, ttl_ms=ttl_ms
+        ),
+    )

@@ -1,0 +1,27 @@
+"""Process-level plumbing shared by every composition root: logging and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiormq logs every reconnect attempt at WARNING with a traceback; ours say enough.
+    logging.getLogger("aiormq").setLevel(logging.ERROR)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set on SIGTERM or SIGINT, so shutdown drains instead of dying mid-message."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

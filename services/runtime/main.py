@@ -1,0 +1,35 @@
+"""The composition root shared by consumer services: settings -> service -> serve."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable
+
+from services.runtime.app import serve
+from services.runtime.lifecycle import setup_logging, stop_on_signals
+from services.runtime.service import ConsumerService
+from services.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_builder(name: str) -> Callable[[Settings], ConsumerService]:
+    """`services.<name>.service.build`: every consumer service module exports one."""
+    module = importlib.import_module(f"services.{name}.service")
+    build: Callable[[Settings], ConsumerService] = module.build
+    return build
+
+
+async def run(name: str, settings: Settings) -> None:
+    service = load_builder(name)(settings)
+    stop = stop_on_signals()
+    await serve(service, settings, stop)
+
+
+def main(name: str) -> int:
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    asyncio.run(run(name, settings))
+    return 0

@@ -1,0 +1,185 @@
+"""The one place that decides ack, requeue and dead-lettering for every consumer.
+
+A handler never sees aio-pika: the runner checks the envelope, decodes, skips
+duplicates, calls the handler and settles the delivery by what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from pydantic import ValidationError
+
+from contracts import topology as t
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+
+_ACCEPTED_CONTENT_TYPES = {None, "", t.CONTENT_TYPE}
+
+
+class Outcome(StrEnum):
+    REPLIED = "replied"
+    NO_REPLY = "no_reply"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+    REQUEUED = "requeued"
+
+
+class BadMessage(Exception):
+    """The message can never be handled; it goes to `dtmf.dead` with this reason."""
+
+
+class RecentIds:
+    """Bounded memory of handled ids, so a redelivered message is not acted on twice."""
+
+    def __init__(self, *, size: int = 50_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, item: str) -> bool:
+        return item in self._ids
+
+    def add(self, item: str) -> None:
+        self._ids[item] = None
+        self._ids.move_to_end(item)
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return f"invalid message ({error.error_count()} errors): " + "; ".join(parts)
+
+
+class Runner(Generic[M]):
+    """Consumes one queue: decode -> (dedupe) -> handle -> settle."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        decode: Callable[[bytes], M],
+        handle: Callable[[M], Awaitable[Outcome]],
+        dead: AbstractExchange,
+        identify: Callable[[M], str] | None = None,
+        max_body_bytes: int = 64 * 1024,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._decode = decode
+        self._handle = handle
+        self._dead = dead
+        self._identify = identify
+        self._recent = RecentIds()
+        self._max_body_bytes = max_body_bytes
+        self._on_outcome = on_outcome
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __call__(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            outcome = await self._process(message)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+
+    async def drained(self, *, timeout: float) -> bool:
+        """Wait for in-flight deliveries to settle; False if the bound ran out first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _process(self, message: AbstractIncomingMessage) -> Outcome:
+        try:
+            decoded = self._check_and_decode(message)
+        except BadMessage as error:
+            await self._dead_letter(message, str(error))
+            return Outcome.DEAD_LETTERED
+        key = self._identify(decoded) if self._identify else None
+        if key is not None and key in self._recent:
+            log.info("%s: duplicate %s acknowledged without handling", self.name, key)
+            await message.ack()
+            return Outcome.DUPLICATE
+        try:
+            outcome = await self._handle(decoded)
+        except BadMessage as error:
+            await self._dead_letter(message, str(error))
+            return Outcome.DEAD_LETTERED
+        except Exception:
+            # Possibly transient: redeliver. The quorum queue's delivery limit
+            # dead-letters a message that keeps failing.
+            log.exception("%s: handler failed on %s; requeueing", self.name, message.message_id)
+            await message.nack(requeue=True)
+            return Outcome.REQUEUED
+        if key is not None:
+            self._recent.add(key)
+        await message.ack()
+        return outcome
+
+    def _check_and_decode(self, message: AbstractIncomingMessage) -> M:
+        if message.content_type not in _ACCEPTED_CONTENT_TYPES:
+            raise BadMessage(
+                f"wrong content type {message.content_type!r}: expected {t.CONTENT_TYPE}"
+            )
+        if len(message.body) > self._max_body_bytes:
+            raise BadMessage(f"oversize body: {len(message.body)} bytes > {self._max_body_bytes}")
+        try:
+            return self._decode(message.body)
+        except ValidationError as error:
+            raise BadMessage(describe_validation_error(error)) from None
+        except ValueError as error:
+            raise BadMessage(f"invalid message: {error}") from None
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        log.warning(
+            "%s: dead-lettering message %s from %s/%s: %s",
+            self.name,
+            message.message_id,
+            message.exchange,
+            message.routing_key,
+            reason,
+        )
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                t.DEAD_REASON_HEADER: reason,
+                t.DEAD_SERVICE_HEADER: self.name,
+                t.DEAD_EXCHANGE_HEADER: message.exchange or "",
+                t.DEAD_ROUTING_KEY_HEADER: message.routing_key or "",
+                t.DEAD_AT_HEADER: datetime.now(UTC).isoformat(),
+            }
+        )
+        # Publish (confirmed) before ack: a crash in between duplicates a dead
+        # letter rather than losing it.
+        await self._dead.publish(
+            aio_pika.Message(
+                body=message.body,
+                headers=headers,
+                content_type=message.content_type,
+                message_id=message.message_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=message.routing_key or "",
+        )
+        await message.ack()

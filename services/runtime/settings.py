@@ -1,0 +1,79 @@
+"""Settings from environment variables, read once in each composition root."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_INTERACTIVE_TTL_MS
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds something unusable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={value} must be positive")
+    return value
+
+
+def default_edge_id() -> str:
+    # Unique per process: two edges on one host must not share a reply queue.
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    amqp_url: str = DEFAULT_AMQP_URL
+    prefetch: int = 64
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+    press_ttl_ms: int = DEFAULT_INTERACTIVE_TTL_MS
+    max_body_bytes: int = 64 * 1024
+    shutdown_timeout_s: float = 10.0
+    reply_timeout_s: float = 5.0
+    edge_id: str = ""
+    calllog_path: Path = Path("var/calllog.jsonl")
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            amqp_url=env.get("AMQP_URL") or DEFAULT_AMQP_URL,
+            prefetch=_int(env, "DTMF_PREFETCH", 64, minimum=1),
+            delivery_limit=_int(env, "DTMF_DELIVERY_LIMIT", DEFAULT_DELIVERY_LIMIT, minimum=1),
+            press_ttl_ms=_int(env, "DTMF_PRESS_TTL_MS", DEFAULT_INTERACTIVE_TTL_MS, minimum=1),
+            max_body_bytes=_int(env, "DTMF_MAX_BODY_BYTES", 64 * 1024, minimum=256),
+            shutdown_timeout_s=_float(env, "DTMF_SHUTDOWN_TIMEOUT_S", 10.0),
+            reply_timeout_s=_float(env, "DTMF_REPLY_TIMEOUT_S", 5.0),
+            edge_id=env.get("DTMF_EDGE_ID") or default_edge_id(),
+            calllog_path=Path(env.get("DTMF_CALLLOG_PATH") or "var/calllog.jsonl"),
+            log_level=(env.get("DTMF_LOG_LEVEL") or "INFO").upper(),
+        )
