@@ -27,7 +27,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    return asyncio.run(run_demo(settings, keys=args.keys))
+    return asyncio.run(run_demo(settings, keys=getattr(args, "keys", None)))
 
 
 def _sip_gateway(args: argparse.Namespace) -> int:
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start every service and run one simulated call")
     demo.add_argument("--keys", default=DEMO_KEYS, help=f"keys to press (default {DEMO_KEYS})")
     demo.set_defaults(func=_demo)
+
+    up = sub.add_parser("up", help="start every service and a keypad in this terminal")
+    up.set_defaults(func=_demo)
 
     gateway = sub.add_parser(
         "sip-gateway", help="create or update a VideoSDK inbound SIP gateway with DTMF enabled"

@@ -70,14 +70,17 @@ async def _terminate(procs: dict[str, asyncio.subprocess.Process], *, timeout: f
     return clean
 
 
-async def run_demo(settings: Settings, *, keys: str = DEMO_KEYS) -> int:
+async def run_demo(settings: Settings, *, keys: str | None = DEMO_KEYS) -> int:
+    """Start the services, then one scripted call (or, with keys=None, a keypad in this
+    terminal); stop everything with SIGTERM and report."""
     procs = {name: await _spawn(f"services.{name}") for name in SERVICES}
     try:
         await wait_for_consumers(
             settings.amqp_url, [service_queue(name) for name in SERVICES], timeout=60
         )
-        print(f"demo: services up ({', '.join(SERVICES)}); calling with keys {keys}", flush=True)
-        edge = await _spawn("services.edge", "--source", "simulator", "--keys", keys)
+        print(f"demo: services up ({', '.join(SERVICES)})", flush=True)
+        script = ["--keys", keys] if keys is not None else []
+        edge = await _spawn("services.edge", "--source", "simulator", *script)
         call_code = await edge.wait()
     finally:
         clean = await _terminate(procs, timeout=settings.shutdown_timeout_s + 5)

@@ -13,6 +13,22 @@ from contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_INTERACTIVE_TTL_M
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
+# Every variable read below; the deployment manifests are checked against this list.
+ENV_VARS = (
+    "AMQP_URL",
+    "DTMF_PREFETCH",
+    "DTMF_DELIVERY_LIMIT",
+    "DTMF_PRESS_TTL_MS",
+    "DTMF_MAX_BODY_BYTES",
+    "DTMF_SHUTDOWN_TIMEOUT_S",
+    "DTMF_REPLY_TIMEOUT_S",
+    "DTMF_EDGE_ID",
+    "DTMF_CALLLOG_PATH",
+    "DTMF_LOG_LEVEL",
+    "DTMF_HTTP_HOST",
+    "DTMF_HTTP_PORT",
+)
+
 
 class SettingsError(ValueError):
     """An environment variable holds something unusable."""
@@ -61,6 +77,9 @@ class Settings:
     edge_id: str = ""
     calllog_path: Path = Path("var/calllog.jsonl")
     log_level: str = "INFO"
+    http_host: str = "0.0.0.0"
+    # /metrics, /healthz, /readyz; 0 picks a free port (logged), -1 turns the server off.
+    http_port: int = 8000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,4 +95,6 @@ class Settings:
             edge_id=env.get("DTMF_EDGE_ID") or default_edge_id(),
             calllog_path=Path(env.get("DTMF_CALLLOG_PATH") or "var/calllog.jsonl"),
             log_level=(env.get("DTMF_LOG_LEVEL") or "INFO").upper(),
+            http_host=env.get("DTMF_HTTP_HOST") or "0.0.0.0",
+            http_port=_int(env, "DTMF_HTTP_PORT", 8000, minimum=-1),
         )

@@ -1,0 +1,59 @@
+# The one command surface: the README and CI call these targets and nothing else.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: help install broker demo run test test-unit test-integration test-e2e lint format schemas clean
+
+help:
+	@echo "make demo   - set up, start every service, run one simulated call, stop"
+	@echo "make run    - set up, start every service and a keypad in this terminal"
+	@echo "make test   - set up, then unit, integration (real RabbitMQ) and e2e tests"
+	@echo "make lint   - ruff and mypy (strict on contracts/ and services/)"
+	@echo "make schemas - regenerate contracts/schemas/*.json from the models"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+broker:
+	@scripts/ensure-broker.sh
+
+demo: install broker
+	$(BIN)/dtmf-bus demo
+
+run: install broker
+	$(BIN)/dtmf-bus up
+
+test: install broker
+	$(PY) -m pytest tests
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+test-integration: install broker
+	$(PY) -m pytest tests/integration
+
+test-e2e: install broker
+	$(PY) -m pytest tests/e2e
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schemas: install
+	$(BIN)/dtmf-bus schemas
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

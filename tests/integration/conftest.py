@@ -1,0 +1,95 @@
+"""Start real services and edges, in this process, against a private vhost of the broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractIncomingMessage
+
+from contracts import topology as t
+from services.calllog import service as calllog
+from services.edge.bus import running_edge
+from services.edge.edge import Edge
+from services.menu import service as menu
+from services.runtime.app import running_service
+from services.runtime.service import ConsumerService
+from services.runtime.settings import Settings
+from services.sales import service as sales
+from services.support import service as support
+
+Inbox = asyncio.Queue[AbstractIncomingMessage]
+STANDARD = (sales.build, support.build, menu.build, calllog.build)
+
+
+@dataclass
+class System:
+    settings: Settings
+    stack: AsyncExitStack
+
+    async def start_service(self, service: ConsumerService) -> None:
+        await self.stack.enter_async_context(running_service(service, self.settings))
+
+    async def start_edge(self, edge_id: str) -> Edge:
+        settings = replace(self.settings, edge_id=edge_id)
+        return await self.stack.enter_async_context(running_edge(settings))
+
+
+@pytest.fixture
+def settings(amqp_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        amqp_url=amqp_url,
+        calllog_path=tmp_path / "calllog.jsonl",
+        reply_timeout_s=5.0,
+        shutdown_timeout_s=5.0,
+        edge_id="edge-test",
+    )
+
+
+@pytest.fixture
+async def system(settings: Settings) -> AsyncIterator[System]:
+    """The standard services running; edges are started by each test."""
+    async with AsyncExitStack() as stack:
+        sys_ = System(settings=settings, stack=stack)
+        for build in STANDARD:
+            await sys_.start_service(build(settings))
+        yield sys_
+
+
+@asynccontextmanager
+async def tap(
+    amqp_url: str, queue_name: str
+) -> AsyncIterator[asyncio.Queue[AbstractIncomingMessage]]:
+    """Consume an existing queue into an asyncio.Queue (acking), for assertions."""
+    received: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, passive=True)
+
+        async def collect(message: AbstractIncomingMessage) -> None:
+            await message.ack()
+            await received.put(message)
+
+        await queue.consume(collect)
+        yield received
+
+
+async def publish_raw(
+    amqp_url: str,
+    body: bytes,
+    *,
+    routing_key: str,
+    exchange: str = t.EVENTS_EXCHANGE,
+    content_type: str | None = t.CONTENT_TYPE,
+) -> None:
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        target = await channel.get_exchange(exchange)
+        await target.publish(
+            aio_pika.Message(body=body, content_type=content_type), routing_key=routing_key
+        )
