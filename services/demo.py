@@ -48,8 +48,32 @@ async def wait_for_consumers(url: str, queues: list[str], *, timeout: float) -> 
             await asyncio.sleep(0.1)
 
 
+def _child_env() -> dict[str, str]:
+    env = os.environ.copy()
+    # Several processes on one host: each takes a free port for /metrics (logged), unless off.
+    if env.get("DTMF_HTTP_PORT") != "-1":
+        env["DTMF_HTTP_PORT"] = "0"
+    return env
+
+
 async def _spawn(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", *args, env=os.environ.copy())
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", *args, env=_child_env())
+
+
+async def _until_ready(settings: Settings, procs: dict[str, asyncio.subprocess.Process]) -> None:
+    """Wait for every service's consumer; fail at once if a service process dies first."""
+    ready = asyncio.ensure_future(
+        wait_for_consumers(settings.amqp_url, [service_queue(n) for n in procs], timeout=60)
+    )
+    died = {asyncio.ensure_future(proc.wait()): name for name, proc in procs.items()}
+    done, _ = await asyncio.wait({ready, *died}, return_when=asyncio.FIRST_COMPLETED)
+    for task in died:
+        task.cancel()
+    if ready not in done:
+        ready.cancel()
+        name = next(died[task] for task in died if task in done)
+        raise RuntimeError(f"{name} exited with {procs[name].returncode} before it was ready")
+    ready.result()
 
 
 async def _terminate(procs: dict[str, asyncio.subprocess.Process], *, timeout: float) -> bool:
@@ -75,9 +99,7 @@ async def run_demo(settings: Settings, *, keys: str | None = DEMO_KEYS) -> int:
     terminal); stop everything with SIGTERM and report."""
     procs = {name: await _spawn(f"services.{name}") for name in SERVICES}
     try:
-        await wait_for_consumers(
-            settings.amqp_url, [service_queue(name) for name in SERVICES], timeout=60
-        )
+        await _until_ready(settings, procs)
         print(f"demo: services up ({', '.join(SERVICES)})", flush=True)
         script = ["--keys", keys] if keys is not None else []
         edge = await _spawn("services.edge", "--source", "simulator", *script)

@@ -14,6 +14,8 @@ from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Reply, parse_reply
 from services.edge.edge import Edge
 from services.runtime import broker
+from services.runtime.http import http_server
+from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome, Runner
 from services.runtime.settings import Settings
 
@@ -27,10 +29,20 @@ class BrokerPublisher:
     """Publishes persistent events; the channel's publisher confirms make `publish` wait for
     the broker to take responsibility for each one."""
 
-    def __init__(self, exchange: AbstractExchange) -> None:
+    def __init__(self, exchange: AbstractExchange, metrics: Metrics) -> None:
         self._exchange = exchange
+        self._metrics = metrics
 
     async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None:
+        self._metrics.events_published.labels(event.type).inc()
+        try:
+            await self._send(event)
+        except Exception:
+            self._metrics.events_publish_failed.labels(event.type).inc()
+            raise
+        self._metrics.events_confirmed.labels(event.type).inc()
+
+    async def _send(self, event: KeyPress | CallStarted | CallEnded) -> None:
         await self._exchange.publish(
             aio_pika.Message(
                 body=event.model_dump_json().encode(),
@@ -45,26 +57,38 @@ class BrokerPublisher:
 
 
 @asynccontextmanager
-async def running_edge(settings: Settings) -> AsyncIterator[Edge]:
-    """An Edge wired to the broker: ready to take calls once entered."""
-    connection = await broker.connect(settings.amqp_url, name=f"dtmf-edge-{settings.edge_id}")
+async def running_edge(
+    settings: Settings, *, metrics: Metrics | None = None
+) -> AsyncIterator[Edge]:
+    """An Edge wired to the broker, with its HTTP endpoints: ready to take calls once entered."""
+    metrics = metrics if metrics is not None else Metrics()
+    name = f"edge-{settings.edge_id}"
+    connection = await broker.connect(settings.amqp_url, name=f"dtmf-{name}")
+    metrics.broker_connected.labels(name).set_function(lambda: float(connection.connected.is_set()))
     try:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         topo = await broker.declare_topology(channel)
-        edge = Edge(edge_id=settings.edge_id, publisher=BrokerPublisher(topo.events))
+        edge = Edge(
+            edge_id=settings.edge_id,
+            publisher=BrokerPublisher(topo.events, metrics),
+            metrics=metrics,
+            reply_timeout_s=settings.reply_timeout_s,
+        )
 
         async def apply(reply: Reply) -> Outcome:
             applied = await edge.apply_reply(reply)
             return Outcome.REPLIED if applied else Outcome.NO_REPLY
 
+        handled = {o: metrics.messages_handled.labels(name, o.value) for o in Outcome}
         runner: Runner[Reply] = Runner(
-            name=f"edge-{settings.edge_id}",
+            name=name,
             decode=parse_reply,
             handle=apply,
             dead=topo.dead,
             identify=lambda reply: reply.reply_id,
             max_body_bytes=settings.max_body_bytes,
+            on_outcome=lambda outcome: handled[outcome].inc(),
         )
         queue = await channel.declare_queue(
             t.reply_queue(settings.edge_id),
@@ -75,8 +99,20 @@ async def running_edge(settings: Settings) -> AsyncIterator[Edge]:
         await queue.bind(topo.replies, routing_key=settings.edge_id)
         tag = await queue.consume(runner)
         log.info("edge %s ready: replies on %s", settings.edge_id, queue.name)
+
+        def readiness() -> str | None:
+            if not connection.connected.is_set():
+                return "not connected to the broker"
+            if channel.is_closed:
+                return "channel closed: cannot publish"
+            return None
+
         try:
-            yield edge
+            async with http_server(
+                metrics, readiness, host=settings.http_host, port=settings.http_port
+            ) as port:
+                edge.http_port = port
+                yield edge
         finally:
             for call in edge.calls:
                 await edge.end_call(call, reason="edge_shutdown")

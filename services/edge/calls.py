@@ -27,6 +27,19 @@ class CallSession(Protocol):
 
 
 @dataclass
+class PendingPress:
+    """A press, remembered until its reply timeout to match its first reply."""
+
+    received: float  # time.perf_counter() when the edge got it
+    answered: asyncio.Future[Reply]
+    timer: asyncio.TimerHandle | None = None
+
+    def settle(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+@dataclass
 class Call:
     call_id: str
     source: str
@@ -34,8 +47,8 @@ class Call:
     started_at: datetime = field(default_factory=utcnow)
     presses: int = 0
     ended: bool = False
-    # event id -> resolved with the first reply applied for that press
-    pending_replies: dict[str, asyncio.Future[Reply]] = field(default_factory=dict)
+    # event id -> the press until its first reply is applied (or it times out)
+    pending: dict[str, PendingPress] = field(default_factory=dict)
 
     def next_sequence(self) -> int:
         self.presses += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,9 +16,12 @@ from typing import Any, Protocol
 from contracts.base import new_id, utcnow
 from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
-from services.edge.calls import Call, CallRegistry, CallSession
+from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
+from services.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+TIMEOUT_PROMPT = "Sorry, that is taking longer than expected. Please try again."
 
 
 class EventPublisher(Protocol):
@@ -25,10 +29,27 @@ class EventPublisher(Protocol):
 
 
 class Edge:
-    def __init__(self, *, edge_id: str, publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        *,
+        edge_id: str,
+        publisher: EventPublisher,
+        metrics: Metrics | None = None,
+        reply_timeout_s: float = 5.0,
+        timeout_prompt: str = TIMEOUT_PROMPT,
+    ) -> None:
         self.edge_id = edge_id
+        self.http_port: int | None = None  # set by the adapter that serves /metrics
         self.calls = CallRegistry()
         self._publisher = publisher
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics.live_calls.set_function(lambda: float(len(self.calls)))
+        # A caller must never be left in silence: past this, the edge says something itself.
+        # It also bounds how long a press is remembered (see _expire).
+        self._reply_timeout_s = reply_timeout_s
+        self._timeout_prompt = timeout_prompt
+        self._applied = self.metrics.replies_applied.labels("applied")
+        self._not_live = self.metrics.replies_applied.labels("call_not_live")
 
     async def start_call(
         self,
@@ -58,6 +79,7 @@ class Edge:
         source_payload: Mapping[str, Any] | None = None,
     ) -> KeyPress:
         """Normalize and publish one press; raises contracts.InvalidKey for a bad key."""
+        received = time.perf_counter()
         received_at = utcnow()
         event = KeyPress(
             call_id=call.call_id,
@@ -73,7 +95,11 @@ class Edge:
             source_payload=dict(source_payload or {}),
         )
         call.next_sequence()
-        call.pending_replies[event.event_id] = asyncio.get_running_loop().create_future()
+        self.metrics.presses_received.labels(event.key, call.source).inc()
+        loop = asyncio.get_running_loop()
+        pending = PendingPress(received, loop.create_future())
+        pending.timer = loop.call_later(self._reply_timeout_s, self._expire, call, event.event_id)
+        call.pending[event.event_id] = pending
         await self._publisher.publish(event)
         log.debug("call %s pressed %s (#%d)", call.call_id, event.key, event.sequence)
         return event
@@ -82,7 +108,9 @@ class Edge:
         if self.calls.remove(call.call_id) is None:
             return
         call.ended = True
-        call.pending_replies.clear()
+        for pending in call.pending.values():
+            pending.settle()
+        call.pending.clear()
         await self._publisher.publish(
             CallEnded(
                 call_id=call.call_id, reply_to=self.edge_id, source=call.source, reason=reason
@@ -94,9 +122,10 @@ class Edge:
         """Apply a reply's actions in order to its call; False when the call is not live here."""
         call = self.calls.get(reply.call_id)
         if call is None:
+            self._not_live.inc()
             log.info("reply %s for call %s dropped: not live here", reply.reply_id, reply.call_id)
             return False
-        waiter = call.pending_replies.get(reply.in_reply_to)
+        pending = call.pending.get(reply.in_reply_to)
         for action in reply.actions:
             match action:
                 case Say(text=text):
@@ -108,18 +137,35 @@ class Edge:
                 case Hangup(reason=reason):
                     await call.session.hangup(reason)
                     await self.end_call(call, reason=reason)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(reply)
+        self._applied.inc()
+        if pending is not None and not pending.answered.done():
+            self.metrics.press_to_reply.observe(time.perf_counter() - pending.received)
+            pending.answered.set_result(reply)
         return True
+
+    def _expire(self, call: Call, event_id: str) -> None:
+        """The reply timeout of one press: forget it, and if it went unanswered say so."""
+        pending = call.pending.pop(event_id, None)
+        if pending is None or pending.answered.done() or call.ended:
+            return
+        self.metrics.reply_timeouts.inc()
+        log.warning(
+            "call %s: no reply to press %s in time; telling the caller", call.call_id, event_id
+        )
+        task = asyncio.get_running_loop().create_task(call.session.say(self._timeout_prompt))
+        task.add_done_callback(_log_failure)
 
     async def wait_for_reply(self, call: Call, event: KeyPress, *, timeout: float) -> Reply | None:
         """The first reply applied for this press, or None if none came in time."""
-        waiter = call.pending_replies.get(event.event_id)
-        if waiter is None:
+        pending = call.pending.get(event.event_id)
+        if pending is None:
             return None
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return await asyncio.wait_for(asyncio.shield(pending.answered), timeout)
         except TimeoutError:
             return None
-        finally:
-            call.pending_replies.pop(event.event_id, None)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("timeout prompt failed", exc_info=task.exception())

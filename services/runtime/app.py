@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from contracts.events import CallEvent
 from contracts.replies import Reply
 from services.runtime import broker
+from services.runtime.http import http_server
+from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome, Runner
 from services.runtime.service import ConsumerService
 from services.runtime.settings import Settings
@@ -28,10 +31,23 @@ class RunningService:
     queue: AbstractQueue
     runner: Runner[CallEvent]
     consumer_tag: str
+    metrics: Metrics
+    http_port: int | None = None
+
+    def readiness(self) -> str | None:
+        """Ready = connected and consuming; a reconnecting robust connection is not ready."""
+        if not self.connection.connected.is_set():
+            return "not connected to the broker"
+        if self.queue.channel.is_closed:
+            return "channel closed"
+        return None
 
 
-async def _start(service: ConsumerService, settings: Settings) -> RunningService:
+async def _start(service: ConsumerService, settings: Settings, metrics: Metrics) -> RunningService:
     connection = await broker.connect(settings.amqp_url, name=f"dtmf-{service.name}")
+    metrics.broker_connected.labels(service.name).set_function(
+        lambda: float(connection.connected.is_set())
+    )
     try:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
@@ -46,7 +62,16 @@ async def _start(service: ConsumerService, settings: Settings) -> RunningService
         for binding in service.bindings:
             await queue.bind(binding.exchange, routing_key=binding.routing_key)
 
+        duration = metrics.handler_duration.labels(service.name)
+
         async def handle(event: CallEvent) -> Outcome:
+            started = time.perf_counter()
+            try:
+                return await reply_to(event)
+            finally:
+                duration.observe(time.perf_counter() - started)
+
+        async def reply_to(event: CallEvent) -> Outcome:
             actions = await service.handler(event)
             if not actions:
                 return Outcome.NO_REPLY
@@ -75,13 +100,15 @@ async def _start(service: ConsumerService, settings: Settings) -> RunningService
             dead=topo.dead,
             identify=lambda event: event.event_id,
             max_body_bytes=settings.max_body_bytes,
+            on_outcome=lambda outcome: handled[outcome].inc(),
         )
+        handled = {o: metrics.messages_handled.labels(service.name, o.value) for o in Outcome}
         tag = await queue.consume(runner)
     except BaseException:
         await connection.close()
         raise
     log.info("%s consuming %s (%d bindings)", service.name, queue.name, len(service.bindings))
-    return RunningService(service, connection, queue, runner, tag)
+    return RunningService(service, connection, queue, runner, tag, metrics)
 
 
 async def _stop(running: RunningService, *, timeout: float) -> None:
@@ -99,11 +126,17 @@ async def _stop(running: RunningService, *, timeout: float) -> None:
 
 @asynccontextmanager
 async def running_service(
-    service: ConsumerService, settings: Settings
+    service: ConsumerService, settings: Settings, *, metrics: Metrics | None = None
 ) -> AsyncIterator[RunningService]:
-    running = await _start(service, settings)
+    """The service consuming, with its HTTP endpoints, until the block exits (then drained)."""
+    metrics = metrics if metrics is not None else Metrics()
+    running = await _start(service, settings, metrics)
     try:
-        yield running
+        async with http_server(
+            metrics, running.readiness, host=settings.http_host, port=settings.http_port
+        ) as port:
+            running.http_port = port
+            yield running
     finally:
         await _stop(running, timeout=settings.shutdown_timeout_s)
 

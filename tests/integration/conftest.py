@@ -48,6 +48,7 @@ def settings(amqp_url: str, tmp_path: Path) -> Settings:
         reply_timeout_s=5.0,
         shutdown_timeout_s=5.0,
         edge_id="edge-test",
+        http_port=-1,
     )
 
 

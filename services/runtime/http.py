@@ -1,0 +1,58 @@
+"""The HTTP side of every process: /metrics, /healthz (alive), /readyz (useful)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.runtime.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+# Returns None when ready, else why not.
+Readiness = Callable[[], str | None]
+
+
+def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
+    async def metrics_view(request: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(request: web.Request) -> web.Response:
+        problem = readiness()
+        if problem is None:
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text=f"not ready: {problem}\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+@asynccontextmanager
+async def http_server(
+    metrics: Metrics, readiness: Readiness, *, host: str, port: int
+) -> AsyncIterator[int | None]:
+    """Serve while inside; yields the bound port (None when port is -1: turned off)."""
+    if port < 0:
+        yield None
+        return
+    runner = web.AppRunner(build_app(metrics, readiness), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound: int = runner.addresses[0][1]
+    log.info("metrics and health on http://%s:%d/ (/metrics /healthz /readyz)", host, bound)
+    try:
+        yield bound
+    finally:
+        await runner.cleanup()
