@@ -1,0 +1,621 @@
+"""services.edge.videosdk_source driving the real videosdk-agents classes.
+
+Real: `BusDTMFHandler` (a `DTMFHandler`), `AgentSession`, `Agent` (`IVRAgent`), `Pipeline`,
+`JobContext` with `RoomOptions` and its own `run_until_shutdown`, `WorkerJob`, and the `Edge`.
+Stood in for, and nothing else:
+
+- the network side of the room (`LocalPubSubRoom`): PubSub delivery, the participant
+  joining, the session ending, the SIP transfer API. `RoomOptions(join_meeting=False)`
+  keeps `JobContext.connect` from building the real `VideoSDKHandler`, and the local room is
+  assigned to `ctx.room` instead;
+- the broker (`RecordingPublisher`, an in-memory `EventPublisher`).
+
+The pipeline has no STT/LLM/TTS providers, so nothing leaves the process: `AgentSession.say`
+still adds the text to the agent's chat context and hands it to `Pipeline.send_message`,
+which `RecordingPipeline` records before passing it on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from videosdk.agents import AgentSession, DTMFHandler, JobContext, Pipeline, RoomOptions, WorkerJob
+from videosdk.agents.job import (
+    _enter_session_scope,
+    _exit_session_scope,
+    _reset_current_job_context,
+    _set_current_job_context,
+    get_current_job_context,
+)
+
+from contracts.events import CallEnded, CallStarted, KeyPress
+from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
+from services.edge.edge import Edge
+from services.edge.videosdk_source import (
+    DEFAULT_GREETING,
+    DTMF_TOPIC,
+    BusDTMFHandler,
+    IVRAgent,
+    MalformedDTMFMessage,
+    VideoSDKSettings,
+    build_worker_job,
+    make_entrypoint,
+    press_from_message,
+    run_job,
+)
+
+ROOM_ID = "room-abc"
+EDGE_ID = "edge-test"
+PARTICIPANT = "otb9vc4s"
+TIMEOUT_S = 5.0
+# payload.timestamp "1757332934706" in the documented message
+PRESSED_AT = datetime(2025, 9, 8, 12, 2, 14, 706000, tzinfo=UTC)
+# top-level "2025-09-08T12:02:14.726Z": when PubSub sent it
+SENT_AT = datetime(2025, 9, 8, 12, 2, 14, 726000, tzinfo=UTC)
+
+MODULE_LOGGER = "services.edge.videosdk_source"
+
+
+def dtmf_message(
+    number: object, *, msg_id: str = "32gwnzkt5we", millis: object = "1757332934706"
+) -> dict[str, Any]:
+    """A DTMF_EVENT PubSub message in the format VideoSDK documents."""
+    return {
+        "message": "Dtmf event received",
+        "senderId": PARTICIPANT,
+        "timestamp": "2025-09-08T12:02:14.726Z",
+        "topic": "DTMF_EVENT",
+        "senderName": "Participant",
+        "id": msg_id,
+        "payload": {"number": number, "timestamp": millis},
+    }
+
+
+# --- stand-ins for the network and the broker --------------------------------------------
+
+
+class LocalPubSubRoom:
+    """The room's network side, in process: only what the SDK calls on a room in this flow."""
+
+    audio_track = None  # no media; JobContext hands this to the pipeline
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[str, Callable[[Any], Any]] = {}
+        self.subscribed = asyncio.Event()
+        self.transfers: list[str] = []
+        self.end_reasons: list[str] = []
+        self._session_end_callbacks: list[Callable[[str], None]] = []
+        self._returned: list[asyncio.Future[Any]] = []
+        # The SDK reads these two names on a room (AgentSession.say, JobContext.shutdown).
+        self._left = False
+        self._session_ended = False
+
+    @property
+    def left(self) -> bool:
+        return self._left
+
+    async def connect(self) -> None:
+        pass
+
+    async def subscribe_to_pubsub(self, config: dict[str, Any]) -> list[Any]:
+        self.subscriptions[config["topic"]] = config["cb"]
+        self.subscribed.set()
+        return []  # no earlier messages
+
+    def publish(self, topic: str, message: object) -> None:
+        # VideoSDK's PubSub calls the subscriber synchronously with the decoded message.
+        result = self.subscriptions[topic](message)
+        if isinstance(result, asyncio.Future):
+            self._returned.append(result)
+
+    async def settle(self) -> None:
+        """Await whatever the subscriber callbacks returned (the stock handler's tasks)."""
+        await asyncio.gather(*self._returned)
+
+    def setup_session_end_callback(self, callback: Callable[[str], None]) -> None:
+        self._session_end_callbacks.append(callback)
+
+    async def wait_for_participant(self, participant_id: str | None = None) -> str:
+        return participant_id or PARTICIPANT
+
+    async def call_transfer(self, transfer_to: str) -> None:
+        self.transfers.append(transfer_to)
+
+    async def force_end_session(self, reason: str = "manual_hangup") -> None:
+        self.end_session(reason)
+
+    def end_session(self, reason: str) -> None:
+        """What the room does when the caller hangs up or the session is ended."""
+        if self._session_ended:
+            return
+        self._session_ended = True
+        self.end_reasons.append(reason)
+        for callback in self._session_end_callbacks:
+            callback(reason)
+
+    async def leave(self) -> None:
+        self._left = True
+
+    async def cleanup(self) -> None:
+        pass
+
+
+class RecordingPublisher:
+    """In-memory EventPublisher; the broker is not under test here."""
+
+    def __init__(self) -> None:
+        self.events: list[KeyPress | CallStarted | CallEnded] = []
+        self._published = asyncio.Condition()
+
+    async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None:
+        async with self._published:
+            self.events.append(event)
+            self._published.notify_all()
+
+    @property
+    def presses(self) -> list[KeyPress]:
+        return [event for event in self.events if isinstance(event, KeyPress)]
+
+    async def wait_for_presses(self, count: int) -> list[KeyPress]:
+        async with asyncio.timeout(TIMEOUT_S), self._published:
+            await self._published.wait_for(lambda: len(self.presses) >= count)
+        return self.presses
+
+
+class RecordingPipeline(Pipeline):  # type: ignore[misc]
+    """A real Pipeline without providers that records what AgentSession.say hands it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spoken: list[str] = []
+        self.spoke = asyncio.Event()
+
+    async def send_message(self, message: str, handle: Any, audio_data: Any = None) -> None:
+        self.spoken.append(message)
+        self.spoke.set()
+        await super().send_message(message, handle=handle, audio_data=audio_data)
+
+
+# --- job context -----------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_videosdk_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing here may find real credentials, and the SDK writes a token it resolves back
+    # into os.environ: setting each name first makes monkeypatch restore it afterwards.
+    for name in ("VIDEOSDK_AUTH_TOKEN", "VIDEOSDK_API_KEY", "VIDEOSDK_SECRET_KEY"):
+        monkeypatch.setenv(name, "set-by-test")
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("VIDEOSDK_ROOM_ID", raising=False)
+
+
+def new_job_context(room: LocalPubSubRoom) -> Any:
+    options = RoomOptions(room_id=ROOM_ID, join_meeting=False, playground=False)
+    ctx = JobContext(room_options=options)
+    ctx.room = room
+    return ctx
+
+
+@contextmanager
+def as_current_job(ctx: Any) -> Iterator[Any]:
+    """What the SDK's job runner does around an entrypoint."""
+    token = _set_current_job_context(ctx)
+    scope = _enter_session_scope()
+    try:
+        yield ctx
+    finally:
+        _exit_session_scope(scope)
+        _reset_current_job_context(token)
+
+
+async def until(waiting: Any, job: asyncio.Task[Any]) -> None:
+    """Await `waiting`, but surface the job's own error if it fails first."""
+    waiter = asyncio.ensure_future(waiting)
+    done, _ = await asyncio.wait(
+        {waiter, job}, timeout=TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+    )
+    waiter.cancel()
+    if job in done:
+        job.result()
+    assert waiter in done, "timed out"
+
+
+@dataclass
+class LiveCall:
+    edge: Edge
+    publisher: RecordingPublisher
+    room: LocalPubSubRoom
+    agent: IVRAgent
+    pipeline: RecordingPipeline
+    job: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def live_call() -> AsyncIterator[LiveCall]:
+    """The real entrypoint running one call through JobContext.run_until_shutdown."""
+    publisher = RecordingPublisher()
+    edge = Edge(edge_id=EDGE_ID, publisher=publisher)
+    room = LocalPubSubRoom()
+    ctx = new_job_context(room)
+    with as_current_job(ctx):
+        # Built here, in the job context, so the test keeps hold of them.
+        agent = IVRAgent()
+        pipeline = RecordingPipeline()
+        entrypoint = make_entrypoint(
+            edge, pipeline_factory=lambda: pipeline, agent_factory=lambda: agent
+        )
+        job = asyncio.create_task(entrypoint(ctx))
+        try:
+            await until(pipeline.spoke.wait(), job)  # the greeting: the agent is up
+            yield LiveCall(edge, publisher, room, agent, pipeline, job)
+        finally:
+            if not job.done():
+                room.end_session("test_over")
+            async with asyncio.timeout(TIMEOUT_S):
+                await job
+
+
+# --- the handler ------------------------------------------------------------------------
+
+
+async def test_the_stock_dtmf_handler_loses_key_zero_and_the_message() -> None:
+    room = LocalPubSubRoom()
+    with as_current_job(new_job_context(room)):
+        digits: list[object] = []
+        stock = DTMFHandler(digits.append)
+        await stock.start()
+        room.publish(DTMF_TOPIC, dtmf_message(0))
+        room.publish(DTMF_TOPIC, dtmf_message(7))
+        await room.settle()
+    assert digits == [7]  # why BusDTMFHandler exists
+
+
+async def test_bus_handler_in_a_real_agent_session_hands_over_whole_messages() -> None:
+    room = LocalPubSubRoom()
+    with as_current_job(new_job_context(room)):
+        received: list[object] = []
+
+        async def on_message(message: object) -> None:
+            received.append(message)
+
+        handler = BusDTMFHandler(on_message)
+        pipeline = RecordingPipeline()
+        session = AgentSession(agent=IVRAgent(), pipeline=pipeline, dtmf_handler=handler)
+        await session.start()  # subscribes the handler, as with the stock one
+        try:
+            assert list(room.subscriptions) == [DTMF_TOPIC]
+            messages = [
+                dtmf_message(0, msg_id="a"),
+                dtmf_message("0", msg_id="b"),
+                dtmf_message(1, msg_id="c"),
+            ]
+            for message in messages:
+                room.publish(DTMF_TOPIC, message)
+            await handler.drain()
+            assert received == messages
+            assert pipeline.spoken == [DEFAULT_GREETING]
+        finally:
+            await session.close()
+
+
+async def test_bus_handler_logs_callback_errors_with_the_message_and_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    room = LocalPubSubRoom()
+    with as_current_job(new_job_context(room)):
+        seen: list[str] = []
+
+        def on_message(message: Any) -> None:  # a plain function works, as with the stock one
+            seen.append(message["id"])
+            if message["id"] == "boom":
+                raise RuntimeError("publisher down")
+
+        handler = BusDTMFHandler(on_message)
+        await handler.start()
+        with caplog.at_level(logging.WARNING, logger=MODULE_LOGGER):
+            room.publish(DTMF_TOPIC, dtmf_message(1, msg_id="boom"))
+            room.publish(DTMF_TOPIC, "not a message")
+            room.publish(DTMF_TOPIC, dtmf_message(2, msg_id="after"))
+            await handler.drain()
+    assert seen == ["boom", "after"]
+    failed = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(failed) == 1
+    assert "'boom'" in failed[0].getMessage()
+    assert failed[0].exc_info is not None
+    assert any("not an object" in r.getMessage() for r in caplog.records)
+
+
+async def test_bus_handler_needs_the_jobs_room() -> None:
+    ctx = new_job_context(LocalPubSubRoom())
+    ctx.room = None
+    with as_current_job(ctx):
+        handler = BusDTMFHandler(lambda message: None)
+        with pytest.raises(RuntimeError, match="room"):
+            await handler.start()
+
+
+# --- message -> press -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "key"),
+    [(1, "1"), (0, "0"), ("0", "0"), (9, "9"), ("*", "*"), ("#", "#"), ("a", "A")],
+)
+def test_press_from_message_reads_the_key_and_keeps_the_whole_message(
+    number: object, key: str
+) -> None:
+    message = dtmf_message(number)
+    press = press_from_message(message)
+    assert press.key == key
+    assert press.pressed_at == PRESSED_AT
+    assert press.source_message_id == "32gwnzkt5we"
+    assert press.participant_id == PARTICIPANT
+    assert press.source_payload == message
+
+
+@pytest.mark.parametrize(
+    ("millis", "expected"),
+    [
+        ("1757332934706", PRESSED_AT),
+        (1757332934706, PRESSED_AT),
+        (None, SENT_AT),  # no press time: when PubSub sent it
+        ("soon", SENT_AT),
+        ("nan", SENT_AT),
+        ("9" * 30, SENT_AT),
+    ],
+)
+def test_press_time_is_the_payload_timestamp_else_the_message_timestamp(
+    millis: object, expected: datetime
+) -> None:
+    assert press_from_message(dtmf_message(1, millis=millis)).pressed_at == expected
+
+
+def test_press_time_is_none_without_any_timestamp() -> None:
+    message = dtmf_message(1, millis=None)
+    del message["timestamp"]
+    assert press_from_message(message).pressed_at is None
+
+
+def test_a_timestamp_without_offset_is_utc() -> None:
+    message = dtmf_message(1, millis=None)
+    message["timestamp"] = "2025-09-08T12:02:14.726"
+    assert press_from_message(message).pressed_at == SENT_AT
+
+
+def _without(message: dict[str, Any], field: str) -> dict[str, Any]:
+    return {name: value for name, value in message.items() if name != field}
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("1", "not an object"),
+        (_without(dtmf_message(1), "payload"), "no payload"),
+        ({**dtmf_message(1), "payload": "1"}, "no payload"),
+        ({**dtmf_message(1), "payload": {"timestamp": "1757332934706"}}, "no number"),
+        (dtmf_message(None), "no number"),
+        (dtmf_message("X"), "invalid DTMF key 'X'"),
+        (dtmf_message(12), "digits are 0-9"),
+        (dtmf_message(True), "boolean"),
+        (dtmf_message(1.0), "invalid DTMF key"),
+    ],
+)
+def test_malformed_messages_say_why(message: object, reason: str) -> None:
+    with pytest.raises(MalformedDTMFMessage, match=reason):
+        press_from_message(message)
+
+
+# --- a call through the real entrypoint -------------------------------------------------
+
+
+async def test_key_presses_in_the_room_become_published_key_press_events() -> None:
+    messages = [
+        dtmf_message(1, msg_id="m1"),
+        dtmf_message(0, msg_id="m2", millis="1757332935000"),
+        dtmf_message("*", msg_id="m3"),
+        dtmf_message("#", msg_id="m4"),
+    ]
+    async with live_call() as live:
+        for message in messages:
+            live.room.publish(DTMF_TOPIC, message)
+        presses = await live.publisher.wait_for_presses(len(messages))
+
+    assert [p.key for p in presses] == ["1", "0", "*", "#"]
+    assert [p.routing_key for p in presses] == ["dtmf.1", "dtmf.0", "dtmf.star", "dtmf.hash"]
+    assert [p.sequence for p in presses] == [1, 2, 3, 4]
+    assert [p.source_message_id for p in presses] == ["m1", "m2", "m3", "m4"]
+    assert [p.source_payload for p in presses] == messages
+    assert [p.pressed_at for p in presses] == [
+        PRESSED_AT,
+        datetime(2025, 9, 8, 12, 2, 15, tzinfo=UTC),
+        PRESSED_AT,
+        PRESSED_AT,
+    ]
+    for press in presses:
+        assert press.source == "videosdk"
+        assert press.call_id == ROOM_ID
+        assert press.reply_to == EDGE_ID
+        assert press.participant_id == PARTICIPANT
+    events = live.publisher.events
+    assert isinstance(events[0], CallStarted)
+    assert events[0].call_id == ROOM_ID
+    assert events[0].source == "videosdk"
+    assert isinstance(events[-1], CallEnded)
+    assert events[-1].reason == "session_ended"
+    assert live.room.end_reasons == ["test_over"]
+    assert live.room.left
+    assert live.edge.calls.get(ROOM_ID) is None
+
+
+async def test_malformed_messages_publish_nothing_and_later_presses_still_do(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=MODULE_LOGGER):
+        async with live_call() as live:
+            live.room.publish(DTMF_TOPIC, _without(dtmf_message(1, msg_id="bare"), "payload"))
+            live.room.publish(DTMF_TOPIC, dtmf_message("X", msg_id="bad-key"))
+            live.room.publish(DTMF_TOPIC, dtmf_message(2, msg_id="good"))
+            await live.publisher.wait_for_presses(1)
+
+    [press] = live.publisher.presses
+    assert (press.key, press.sequence, press.source_message_id) == ("2", 1, "good")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no payload" in w and "'bare'" in w for w in warnings)
+    assert any("invalid DTMF key 'X'" in w and "'bad-key'" in w for w in warnings)
+
+
+async def test_a_reply_changes_the_real_agents_instructions_and_is_said() -> None:
+    async with live_call() as live:
+        live.room.publish(DTMF_TOPIC, dtmf_message(1))
+        [press] = await live.publisher.wait_for_presses(1)
+        reply = Reply(
+            call_id=press.call_id,
+            in_reply_to=press.event_id,
+            service="sales",
+            actions=[
+                SetInstructions(instructions="You are a Sales Representative."),
+                Say(text="Routing you to Sales..."),
+            ],
+        )
+        assert await live.edge.apply_reply(reply)
+
+        assert live.agent.instructions == "You are a Sales Representative."
+        chat = [(item.role.value, item.content) for item in live.agent.chat_context.items]
+        assert chat[-2:] == [
+            ("system", ["You are a Sales Representative."]),
+            ("assistant", ["Routing you to Sales..."]),
+        ]
+        assert live.pipeline.spoken == [DEFAULT_GREETING, "Routing you to Sales..."]
+
+
+async def test_transfer_and_hangup_replies_reach_the_room_and_end_the_call() -> None:
+    async with live_call() as live:
+        live.room.publish(DTMF_TOPIC, dtmf_message(2))
+        [press] = await live.publisher.wait_for_presses(1)
+
+        def reply(*actions: Say | Transfer | Hangup) -> Reply:
+            return Reply(
+                call_id=press.call_id,
+                in_reply_to=press.event_id,
+                service="support",
+                actions=list(actions),
+            )
+
+        assert await live.edge.apply_reply(reply(Transfer(to="sip:support@example.com")))
+        assert live.room.transfers == ["sip:support@example.com"]
+
+        assert await live.edge.apply_reply(reply(Say(text="Goodbye."), Hangup(reason="done")))
+        async with asyncio.timeout(TIMEOUT_S):
+            await live.job  # the room ended the session, so the job ends by itself
+
+    assert live.room.end_reasons == ["done"]
+    assert live.pipeline.spoken[-1] == "Goodbye."
+    ended = [e for e in live.publisher.events if isinstance(e, CallEnded)]
+    assert [e.reason for e in ended] == ["done"]
+    assert live.edge.calls.get(ROOM_ID) is None
+    # A reply that comes late finds no call.
+    assert not await live.edge.apply_reply(reply(Say(text="Still there?")))
+
+
+# --- running jobs -----------------------------------------------------------------------
+
+
+async def test_run_job_leaves_the_room_and_ends_the_call_when_asked_to_stop() -> None:
+    publisher = RecordingPublisher()
+    edge = Edge(edge_id=EDGE_ID, publisher=publisher)
+    room = LocalPubSubRoom()
+    stop = asyncio.Event()
+    entrypoint = make_entrypoint(edge, pipeline_factory=RecordingPipeline)
+    job = asyncio.create_task(run_job(new_job_context(room), entrypoint, stop=stop))
+    await until(room.subscribed.wait(), job)
+    room.publish(DTMF_TOPIC, dtmf_message(5))
+    await publisher.wait_for_presses(1)
+
+    stop.set()
+    async with asyncio.timeout(TIMEOUT_S):
+        await job
+
+    assert [e.type for e in publisher.events] == ["call_started", "key_press", "call_ended"]
+    assert room.left
+    assert room.end_reasons == []  # we left; the room did not end the session on us
+    assert get_current_job_context() is None
+    assert len(edge.calls) == 0
+
+
+WORKER_PUBLISHER = RecordingPublisher()
+
+
+@asynccontextmanager
+async def worker_edge() -> AsyncIterator[Edge]:
+    """Module-level, so a worker job built with it pickles into a job process."""
+    yield Edge(edge_id="edge-worker", publisher=WORKER_PUBLISHER)
+
+
+async def test_the_worker_job_is_the_sdks_own_with_a_picklable_entrypoint() -> None:
+    settings = VideoSDKSettings(
+        auth_token="test-token", room_id=ROOM_ID, agent_name="IVR", agent_id="ivr-edge"
+    )
+    job = build_worker_job(worker_edge, settings=settings, pipeline_factory=RecordingPipeline)
+
+    assert isinstance(job, WorkerJob)
+    assert asyncio.iscoroutinefunction(job.entrypoint)
+    assert (job.options.agent_id, job.options.auth_token) == ("ivr-edge", "test-token")
+    assert job.options.register is False
+    ctx = job.jobctx()
+    assert isinstance(ctx, JobContext)
+    options = ctx.room_options
+    assert (options.room_id, options.name, options.playground) == (ROOM_ID, "IVR", False)
+    restored = pickle.loads(pickle.dumps(job.entrypoint))
+    assert restored.func is job.entrypoint.func
+    assert restored.args == job.entrypoint.args
+
+
+async def test_the_worker_entrypoint_opens_its_own_edge_and_serves_the_call() -> None:
+    settings = VideoSDKSettings(auth_token="test-token", room_id=ROOM_ID)
+    job = build_worker_job(worker_edge, settings=settings, pipeline_factory=RecordingPipeline)
+    room = LocalPubSubRoom()
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_job(new_job_context(room), job.entrypoint, stop=stop))
+    await until(room.subscribed.wait(), running)
+    room.publish(DTMF_TOPIC, dtmf_message(0))
+    [press] = await WORKER_PUBLISHER.wait_for_presses(1)
+    room.end_session("caller_hung_up")
+    async with asyncio.timeout(TIMEOUT_S):
+        await running
+
+    assert (press.key, press.reply_to, press.call_id) == ("0", "edge-worker", ROOM_ID)
+    assert isinstance(WORKER_PUBLISHER.events[-1], CallEnded)
+
+
+def test_a_worker_job_without_credentials_is_refused() -> None:
+    with pytest.raises(ValueError, match="VIDEOSDK_AUTH_TOKEN"):
+        build_worker_job(worker_edge, settings=VideoSDKSettings(room_id=ROOM_ID))
+
+
+def test_settings_from_env() -> None:
+    settings = VideoSDKSettings.from_env(
+        {
+            "VIDEOSDK_AUTH_TOKEN": "tok",
+            "VIDEOSDK_ROOM_ID": "room-1",
+            "DTMF_VIDEOSDK_AGENT_NAME": "Menu",
+            "DTMF_VIDEOSDK_PIPELINE": "videosdk.agents:Pipeline",
+        }
+    )
+    assert (settings.auth_token, settings.room_id, settings.agent_name) == ("tok", "room-1", "Menu")
+    assert settings.playground is False
+    assert settings.pipeline_factory() is Pipeline
+    assert VideoSDKSettings.from_env({}).auth_token is None
+
+
+@pytest.mark.parametrize("spec", ["no_colon", "videosdk.agents:", "videosdk.agents:__doc__"])
+def test_a_bad_pipeline_factory_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="pipeline factory"):
+        VideoSDKSettings(pipeline=spec).pipeline_factory()
