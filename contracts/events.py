@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, TypeAdapter, field_validator
 
@@ -46,23 +46,27 @@ class KeyPress(CallEvent):
 
 
 class CallStarted(CallEvent):
+    ROUTING_KEY: ClassVar[str] = "call.started"
+
     type: Literal["call_started"] = "call_started"
     started_at: datetime = Field(default_factory=utcnow)
     caller: str | None = Field(default=None, description="Caller number or SIP URI if known.")
 
     @property
     def routing_key(self) -> str:
-        return "call.started"
+        return self.ROUTING_KEY
 
 
 class CallEnded(CallEvent):
+    ROUTING_KEY: ClassVar[str] = "call.ended"
+
     type: Literal["call_ended"] = "call_ended"
     ended_at: datetime = Field(default_factory=utcnow)
     reason: str = "hangup"
 
     @property
     def routing_key(self) -> str:
-        return "call.ended"
+        return self.ROUTING_KEY
 
 
 Event = Annotated[KeyPress | CallStarted | CallEnded, Field(discriminator="type")]

@@ -6,13 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import aio_pika
-from aio_pika.abc import AbstractExchange
-
 from contracts import topology as t
-from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Reply, parse_reply
 from services.edge.edge import Edge
+from services.edge.publisher import BufferingPublisher
 from services.runtime import broker
 from services.runtime.http import http_server
 from services.runtime.metrics import Metrics
@@ -23,37 +20,6 @@ log = logging.getLogger(__name__)
 
 # A reply queue outlives a brief disconnect of its edge, not the edge itself.
 REPLY_QUEUE_EXPIRES_MS = 60_000
-
-
-class BrokerPublisher:
-    """Publishes persistent events; the channel's publisher confirms make `publish` wait for
-    the broker to take responsibility for each one."""
-
-    def __init__(self, exchange: AbstractExchange, metrics: Metrics) -> None:
-        self._exchange = exchange
-        self._metrics = metrics
-
-    async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None:
-        self._metrics.events_published.labels(event.type).inc()
-        try:
-            await self._send(event)
-        except Exception:
-            self._metrics.events_publish_failed.labels(event.type).inc()
-            raise
-        self._metrics.events_confirmed.labels(event.type).inc()
-
-    async def _send(self, event: KeyPress | CallStarted | CallEnded) -> None:
-        await self._exchange.publish(
-            aio_pika.Message(
-                body=event.model_dump_json().encode(),
-                content_type=t.CONTENT_TYPE,
-                message_id=event.event_id,
-                type=event.type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                headers={"x-schema-version": event.schema_version},
-            ),
-            routing_key=event.routing_key,
-        )
 
 
 @asynccontextmanager
@@ -69,22 +35,26 @@ async def running_edge(
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         topo = await broker.declare_topology(channel)
+        publisher = BufferingPublisher(
+            topo.events,
+            connection,
+            metrics,
+            capacity=settings.publish_buffer,
+            confirm_timeout_s=settings.publish_timeout_s,
+        )
+        publisher.start()
         edge = Edge(
             edge_id=settings.edge_id,
-            publisher=BrokerPublisher(topo.events, metrics),
+            publisher=publisher,
             metrics=metrics,
             reply_timeout_s=settings.reply_timeout_s,
         )
-
-        async def apply(reply: Reply) -> Outcome:
-            applied = await edge.apply_reply(reply)
-            return Outcome.REPLIED if applied else Outcome.NO_REPLY
 
         handled = {o: metrics.messages_handled.labels(name, o.value) for o in Outcome}
         runner: Runner[Reply] = Runner(
             name=name,
             decode=parse_reply,
-            handle=apply,
+            handle=edge.apply_reply,
             dead=topo.dead,
             identify=lambda reply: reply.reply_id,
             max_body_bytes=settings.max_body_bytes,
@@ -118,5 +88,6 @@ async def running_edge(
                 await edge.end_call(call, reason="edge_shutdown")
             await queue.cancel(tag)
             await runner.drained(timeout=settings.shutdown_timeout_s)
+            await publisher.stop(timeout=settings.shutdown_timeout_s)
     finally:
         await connection.close()

@@ -49,6 +49,9 @@ class Call:
     ended: bool = False
     # event id -> the press until its first reply is applied (or it times out)
     pending: dict[str, PendingPress] = field(default_factory=dict)
+    # (event id, service) of replies applied: a press redelivered to another replica of a
+    # service must not make the agent say the same thing twice.
+    applied: set[tuple[str, str]] = field(default_factory=set)
 
     def next_sequence(self) -> int:
         self.presses += 1

@@ -18,6 +18,7 @@ from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
 from services.runtime.metrics import Metrics
+from services.runtime.runner import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +119,18 @@ class Edge:
         )
         log.info("call %s ended (%s)", call.call_id, reason)
 
-    async def apply_reply(self, reply: Reply) -> bool:
-        """Apply a reply's actions in order to its call; False when the call is not live here."""
+    async def apply_reply(self, reply: Reply) -> Outcome:
+        """Apply a reply's actions in order to its call, once per press and service."""
         call = self.calls.get(reply.call_id)
         if call is None:
             self._not_live.inc()
             log.info("reply %s for call %s dropped: not live here", reply.reply_id, reply.call_id)
-            return False
+            return Outcome.STALE_CALL
+        answer = (reply.in_reply_to, reply.service)
+        if answer in call.applied:
+            log.info("duplicate reply from %s to %s dropped", reply.service, reply.in_reply_to)
+            return Outcome.DUPLICATE
+        call.applied.add(answer)
         pending = call.pending.get(reply.in_reply_to)
         for action in reply.actions:
             match action:
@@ -141,7 +147,7 @@ class Edge:
         if pending is not None and not pending.answered.done():
             self.metrics.press_to_reply.observe(time.perf_counter() - pending.received)
             pending.answered.set_result(reply)
-        return True
+        return Outcome.REPLIED
 
     def _expire(self, call: Call, event_id: str) -> None:
         """The reply timeout of one press: forget it, and if it went unanswered say so."""

@@ -54,11 +54,11 @@ async def run_simulator(settings: Settings, *, keys: str | None, calls: int) -> 
 
 
 async def run_videosdk(settings: Settings) -> int:
-    from services.edge import videosdk_source  # heavy import: only when asked for
+    from services.edge.videosdk_source import serve  # heavy import: only when asked for
 
     stop = stop_on_signals()
     async with running_edge(settings) as edge:
-        return await videosdk_source.serve(edge, stop=stop)
+        return await serve(edge, stop=stop)
 
 
 def run(args: argparse.Namespace) -> int:

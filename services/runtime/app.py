@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aio_pika
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
-from contracts.events import CallEvent
+from contracts import topology as t
+from contracts.events import CallEnded, CallEvent, parse_event
 from contracts.replies import Reply
 from services.runtime import broker
+from services.runtime.dispatch import Dispatcher
 from services.runtime.http import http_server
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome, Runner
@@ -61,42 +63,32 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
         )
         for binding in service.bindings:
             await queue.bind(binding.exchange, routing_key=binding.routing_key)
+        if service.interactive:
+            # To know which calls ended, so their late presses are dropped, not answered.
+            await queue.bind(topo.events, routing_key=CallEnded.ROUTING_KEY)
 
-        duration = metrics.handler_duration.labels(service.name)
-
-        async def handle(event: CallEvent) -> Outcome:
-            started = time.perf_counter()
-            try:
-                return await reply_to(event)
-            finally:
-                duration.observe(time.perf_counter() - started)
-
-        async def reply_to(event: CallEvent) -> Outcome:
-            actions = await service.handler(event)
-            if not actions:
-                return Outcome.NO_REPLY
-            reply = Reply(
-                call_id=event.call_id,
-                in_reply_to=event.event_id,
-                service=service.name,
-                actions=list(actions),
-            )
+        async def send_reply(reply: Reply, edge_id: str) -> None:
             await topo.replies.publish(
                 aio_pika.Message(
                     body=reply.model_dump_json().encode(),
-                    content_type="application/json",
+                    content_type=t.CONTENT_TYPE,
                     message_id=reply.reply_id,
                     type=reply.type,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
-                routing_key=event.reply_to,
+                routing_key=edge_id,
             )
-            return Outcome.REPLIED
 
+        dispatcher = Dispatcher(
+            service,
+            send_reply=send_reply,
+            max_age=timedelta(milliseconds=settings.press_ttl_ms),
+            observe_duration=metrics.handler_duration.labels(service.name).observe,
+        )
         runner: Runner[CallEvent] = Runner(
             name=service.name,
-            decode=service.decode,
-            handle=handle,
+            decode=parse_event,
+            handle=dispatcher,
             dead=topo.dead,
             identify=lambda event: event.event_id,
             max_body_bytes=settings.max_body_bytes,

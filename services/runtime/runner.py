@@ -32,11 +32,17 @@ class Outcome(StrEnum):
     NO_REPLY = "no_reply"
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
+    EXPIRED = "expired"
+    STALE_CALL = "stale_call"
     REQUEUED = "requeued"
 
 
 class BadMessage(Exception):
     """The message can never be handled; it goes to `dtmf.dead` with this reason."""
+
+
+class Expired(BadMessage):
+    """Too old to act on: dead-lettered like bad input, but counted as expired."""
 
 
 class RecentIds:
@@ -125,7 +131,7 @@ class Runner(Generic[M]):
             outcome = await self._handle(decoded)
         except BadMessage as error:
             await self._dead_letter(message, str(error))
-            return Outcome.DEAD_LETTERED
+            return Outcome.EXPIRED if isinstance(error, Expired) else Outcome.DEAD_LETTERED
         except Exception:
             # Possibly transient: redeliver. The quorum queue's delivery limit
             # dead-letters a message that keeps failing.

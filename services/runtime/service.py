@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from contracts import topology as t
 from contracts.events import CallEvent
 from contracts.keys import key_routing_key
@@ -50,24 +48,25 @@ class ConsumerService:
     name: str
     bindings: Sequence[Binding]
     handler: Handler
-    # Interactive services act while the caller waits: their queue expires stale presses.
+    # Interactive services act while the caller waits: stale presses and presses of
+    # calls that have ended are not acted on.
     interactive: bool = True
-    _adapter: TypeAdapter[Any] = field(init=False, repr=False, compare=False)
+    accepts: tuple[type[CallEvent], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_adapter", TypeAdapter(message_type_of(self.handler)))
-
-    def decode(self, body: bytes) -> CallEvent:
-        event: CallEvent = self._adapter.validate_json(body)
-        return event
+        object.__setattr__(self, "accepts", accepted_types(self.handler))
 
 
-def message_type_of(handler: Handler) -> Any:
-    """The annotation of the handler's single parameter: what the runner validates into."""
+def accepted_types(handler: Handler) -> tuple[type[CallEvent], ...]:
+    """The event classes named by the handler's parameter annotation (a class or a union)."""
     params = list(inspect.signature(handler).parameters)
     if len(params) != 1:
         raise TypeError(f"handler {handler!r} must take exactly one message parameter")
-    hints = typing.get_type_hints(handler, include_extras=True)
+    hints = typing.get_type_hints(handler)
     if params[0] not in hints:
         raise TypeError(f"handler {handler!r} must annotate its message parameter")
-    return hints[params[0]]
+    hint = hints[params[0]]
+    candidates = typing.get_args(hint) or (hint,)
+    if not all(isinstance(c, type) and issubclass(c, CallEvent) for c in candidates):
+        raise TypeError(f"handler {handler!r} must take events from contracts, not {hint!r}")
+    return tuple(candidates)

@@ -27,6 +27,8 @@ ENV_VARS = (
     "DTMF_LOG_LEVEL",
     "DTMF_HTTP_HOST",
     "DTMF_HTTP_PORT",
+    "DTMF_PUBLISH_BUFFER",
+    "DTMF_PUBLISH_TIMEOUT_S",
 )
 
 
@@ -80,6 +82,9 @@ class Settings:
     http_host: str = "0.0.0.0"
     # /metrics, /healthz, /readyz; 0 picks a free port (logged), -1 turns the server off.
     http_port: int = 8000
+    # Edge: events held while the broker is away, and how long to wait for a confirm.
+    publish_buffer: int = 10_000
+    publish_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,4 +102,6 @@ class Settings:
             log_level=(env.get("DTMF_LOG_LEVEL") or "INFO").upper(),
             http_host=env.get("DTMF_HTTP_HOST") or "0.0.0.0",
             http_port=_int(env, "DTMF_HTTP_PORT", 8000, minimum=-1),
+            publish_buffer=_int(env, "DTMF_PUBLISH_BUFFER", 10_000, minimum=1),
+            publish_timeout_s=_float(env, "DTMF_PUBLISH_TIMEOUT_S", 5.0),
         )

@@ -51,6 +51,7 @@ from services.edge.videosdk_source import (
     press_from_message,
     run_job,
 )
+from services.runtime.runner import Outcome
 
 ROOM_ID = "room-abc"
 EDGE_ID = "edge-test"
@@ -485,7 +486,7 @@ async def test_a_reply_changes_the_real_agents_instructions_and_is_said() -> Non
                 Say(text="Routing you to Sales..."),
             ],
         )
-        assert await live.edge.apply_reply(reply)
+        assert await live.edge.apply_reply(reply) == Outcome.REPLIED
 
         assert live.agent.instructions == "You are a Sales Representative."
         chat = [(item.role.value, item.content) for item in live.agent.chat_context.items]
@@ -501,18 +502,26 @@ async def test_transfer_and_hangup_replies_reach_the_room_and_end_the_call() -> 
         live.room.publish(DTMF_TOPIC, dtmf_message(2))
         [press] = await live.publisher.wait_for_presses(1)
 
-        def reply(*actions: Say | Transfer | Hangup) -> Reply:
+        def reply(*actions: Say | Transfer | Hangup, service: str = "support") -> Reply:
             return Reply(
                 call_id=press.call_id,
                 in_reply_to=press.event_id,
-                service="support",
+                service=service,
                 actions=list(actions),
             )
 
-        assert await live.edge.apply_reply(reply(Transfer(to="sip:support@example.com")))
+        assert (
+            await live.edge.apply_reply(reply(Transfer(to="sip:support@example.com")))
+            == Outcome.REPLIED
+        )
         assert live.room.transfers == ["sip:support@example.com"]
 
-        assert await live.edge.apply_reply(reply(Say(text="Goodbye."), Hangup(reason="done")))
+        assert (
+            await live.edge.apply_reply(
+                reply(Say(text="Goodbye."), Hangup(reason="done"), service="survey")
+            )
+            == Outcome.REPLIED
+        )
         async with asyncio.timeout(TIMEOUT_S):
             await live.job  # the room ended the session, so the job ends by itself
 
@@ -522,7 +531,7 @@ async def test_transfer_and_hangup_replies_reach_the_room_and_end_the_call() -> 
     assert [e.reason for e in ended] == ["done"]
     assert live.edge.calls.get(ROOM_ID) is None
     # A reply that comes late finds no call.
-    assert not await live.edge.apply_reply(reply(Say(text="Still there?")))
+    assert await live.edge.apply_reply(reply(Say(text="Still there?"))) == Outcome.STALE_CALL
 
 
 # --- running jobs -----------------------------------------------------------------------

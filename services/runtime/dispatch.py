@@ -1,0 +1,99 @@
+"""What happens to one decoded event inside a consumer service, before and after its handler.
+
+Kept free of aio-pika: the runner settles deliveries by the Outcome returned (or the
+exception raised) here, and replies leave through the `send_reply` callable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from contracts.base import utcnow
+from contracts.events import CallEnded, CallEvent, KeyPress
+from contracts.replies import Reply
+from services.runtime.runner import BadMessage, Expired, Outcome
+from services.runtime.service import ConsumerService
+
+log = logging.getLogger(__name__)
+
+SendReply = Callable[[Reply, str], Awaitable[None]]
+
+
+class EndedCalls:
+    """Bounded memory of calls that have ended, so their late presses are not acted on."""
+
+    def __init__(self, *, size: int = 100_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def add(self, call_id: str) -> None:
+        self._ids[call_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, call_id: str) -> bool:
+        return call_id in self._ids
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        service: ConsumerService,
+        *,
+        send_reply: SendReply,
+        max_age: timedelta | None,
+        observe_duration: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
+        self._service = service
+        self._send_reply = send_reply
+        self._max_age = max_age if service.interactive else None
+        self._observe = observe_duration
+        self.ended = EndedCalls()
+
+    async def __call__(self, event: CallEvent) -> Outcome:
+        service = self._service
+        if isinstance(event, CallEnded) and service.interactive:
+            self.ended.add(event.call_id)
+            if CallEnded not in service.accepts:
+                return Outcome.NO_REPLY
+        if not isinstance(event, service.accepts):
+            raise BadMessage(f"{service.name} does not take {type(event).__name__} events")
+        if isinstance(event, KeyPress) and service.interactive:
+            self._check_fresh(event)
+            if event.call_id in self.ended:
+                log.info(
+                    "%s: press %s of ended call %s dropped",
+                    service.name,
+                    event.event_id,
+                    event.call_id,
+                )
+                return Outcome.STALE_CALL
+        started = time.perf_counter()
+        try:
+            actions = await service.handler(event)
+            if not actions:
+                return Outcome.NO_REPLY
+            reply = Reply(
+                call_id=event.call_id,
+                in_reply_to=event.event_id,
+                service=service.name,
+                actions=list(actions),
+            )
+            await self._send_reply(reply, event.reply_to)
+            return Outcome.REPLIED
+        finally:
+            self._observe(time.perf_counter() - started)
+
+    def _check_fresh(self, press: KeyPress) -> None:
+        if self._max_age is None:
+            return
+        age = utcnow() - press.received_at
+        if age > self._max_age:
+            raise Expired(
+                f"expired: press waited {age.total_seconds():.1f}s, "
+                f"more than {self._max_age.total_seconds():.1f}s"
+            )
