@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: help install broker demo run test test-unit test-integration test-e2e lint format schemas clean
+
+.PHONY: help install broker promtool demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
@@ -25,16 +26,19 @@ install: $(STAMP)
 broker:
 	@scripts/ensure-broker.sh
 
+promtool:
+	@deploy/monitoring/ensure-promtool.sh
+
 demo: install broker
 	$(BIN)/dtmf-bus demo
 
 run: install broker
 	$(BIN)/dtmf-bus up
 
-test: install broker
+test: install broker promtool
 	$(PY) -m pytest tests
 
-test-unit: install
+test-unit: install promtool
 	$(PY) -m pytest tests/unit
 
 test-integration: install broker

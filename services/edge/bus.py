@@ -18,7 +18,8 @@ from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A reply queue outlives a brief disconnect of its edge, not the edge itself.
+# A reply queue outlives a broker restart and a brief disconnect of its edge (replies
+# published meanwhile wait in it), not the edge itself.
 REPLY_QUEUE_EXPIRES_MS = 60_000
 
 
@@ -62,9 +63,8 @@ async def running_edge(
         )
         queue = await channel.declare_queue(
             t.reply_queue(settings.edge_id),
-            durable=False,
-            auto_delete=True,
-            arguments={"x-expires": REPLY_QUEUE_EXPIRES_MS},
+            durable=True,
+            arguments={"x-queue-type": "quorum", "x-expires": REPLY_QUEUE_EXPIRES_MS},
         )
         await queue.bind(topo.replies, routing_key=settings.edge_id)
         tag = await queue.consume(runner)
