@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 
-.PHONY: help install broker promtool demo run test test-unit test-integration test-e2e lint format schemas clean
+.PHONY: help install broker promtool deploy-tools deploy demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
@@ -14,6 +14,7 @@ help:
 	@echo "make test   - set up, then unit, integration (real RabbitMQ) and e2e tests"
 	@echo "make lint   - ruff and mypy (strict on contracts/ and services/)"
 	@echo "make schemas - regenerate contracts/schemas/*.json from the models"
+	@echo "make deploy OVERLAY=dev|prod - kubectl apply -k the overlay to the current context"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,16 +30,26 @@ broker:
 promtool:
 	@deploy/monitoring/ensure-promtool.sh
 
+deploy-tools: install
+	@VENV=$(VENV) PYTHON=$(PYTHON) deploy/ensure-tools.sh
+
+OVERLAY ?= dev
+# Apply the dev or prod overlay to kubectl's current context.
+deploy:
+	@case "$(OVERLAY)" in dev|prod) ;; *) echo "OVERLAY must be dev or prod, not '$(OVERLAY)'" >&2; exit 2 ;; esac
+	@echo "applying deploy/k8s/overlays/$(OVERLAY) to context $$(kubectl config current-context)"
+	kubectl apply -k deploy/k8s/overlays/$(OVERLAY)
+
 demo: install broker
 	$(BIN)/dtmf-bus demo
 
 run: install broker
 	$(BIN)/dtmf-bus up
 
-test: install broker promtool
+test: install broker promtool deploy-tools
 	$(PY) -m pytest tests
 
-test-unit: install promtool
+test-unit: install promtool deploy-tools
 	$(PY) -m pytest tests/unit
 
 test-integration: install broker
