@@ -1,0 +1,101 @@
+"""A RabbitMQ node of the test's own, so a test can stop and start the broker process
+without disturbing the machine's broker or other tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivateBroker:
+    def __init__(self) -> None:
+        self.node = f"dtmftest{uuid.uuid4().hex[:8]}@localhost"
+        self.port = _free_port()
+        self.dist_port = _free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="dtmf-broker-"))
+        (self.base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        )
+        (self.base / "enabled_plugins").write_text("[].\n")
+        for sub in ("mnesia", "log"):
+            (self.base / sub).mkdir()
+        # rabbitmq-server drops to the rabbitmq user when started as root.
+        shutil.chown(self.base, "rabbitmq", "rabbitmq")
+        for path in self.base.iterdir():
+            shutil.chown(path, "rabbitmq", "rabbitmq")
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
+            "RABBITMQ_PID_FILE": str(self.base / "mnesia" / "node.pid"),
+        }
+
+    def start(self, *, timeout: int = 60) -> None:
+        env = self._env()
+        subprocess.run(
+            ["rabbitmq-server", "-detached"], env=env, check=True, capture_output=True, timeout=30
+        )
+        # `rabbitmqctl wait` blocks until the node has written its pid file and booted.
+        waited = subprocess.run(
+            [
+                "rabbitmqctl",
+                "-n",
+                self.node,
+                "wait",
+                "--timeout",
+                str(timeout),
+                env["RABBITMQ_PID_FILE"],
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout + 10,
+            check=False,
+        )
+        if waited.returncode != 0 or not self._answers():
+            raise RuntimeError(
+                f"private broker {self.node} did not start: {waited.stderr.strip()}; "
+                f"logs in {self.base}/log"
+            )
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["rabbitmqctl", "-n", self.node, "stop"],
+            env=self._env(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)

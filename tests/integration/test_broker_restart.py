@@ -1,0 +1,169 @@
+"""Restart the broker process while calls press keys: nothing accepted is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from contracts import Action, Event, KeyPress
+from services.calllog.service import JsonLinesLog
+from services.edge.bus import running_edge
+from services.edge.calls import Call
+from services.edge.edge import Edge
+from services.edge.simulator import SimulatedSession
+from services.menu import service as menu
+from services.runtime.app import running_service
+from services.runtime.service import ConsumerService, all_events
+from services.runtime.settings import Settings
+from services.sales import service as sales
+from services.support import service as support
+from tests.integration.private_broker import PrivateBroker
+
+KEYS = ["1", "9", "2", "0", "*", "#", "5"]
+
+
+@pytest.fixture
+def broker() -> Iterator[PrivateBroker]:
+    node = PrivateBroker()
+    node.start()
+    try:
+        yield node
+    finally:
+        node.remove()
+
+
+class Tally:
+    """Counts what the agent said across calls and lets a test wait for a total."""
+
+    def __init__(self) -> None:
+        self.said = 0
+        self._changed = asyncio.Condition()
+
+    def out(self, line: str) -> None:
+        if " agent says: " in line:
+            self.said += 1
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def reach(self, total: int, *, timeout: float) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: self.said >= total)
+
+
+class LoggedIds:
+    """The real call log, plus a way to wait until given event ids are in it."""
+
+    def __init__(self, path: Path) -> None:
+        self._sink = JsonLinesLog(path)
+        self.seen: set[str] = set()
+        self._changed = asyncio.Condition()
+
+    async def write(self, event: Event) -> list[Action]:
+        result = await self._sink.write(event)
+        async with self._changed:
+            self.seen.add(event.event_id)
+            self._changed.notify_all()
+        return result
+
+    async def contain(self, ids: set[str], *, timeout: float) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: ids <= self.seen)
+
+
+async def caller(
+    edge: Edge, tally: Tally, stop: asyncio.Event, accepted: list[KeyPress], label: str
+) -> Call:
+    """Presses, waits for the answer, presses again: a patient caller."""
+    call = await edge.start_call(SimulatedSession(label=label, out=tally.out), source="simulator")
+    n = 0
+    while not stop.is_set():
+        event = await edge.press(call, KEYS[n % len(KEYS)])
+        accepted.append(event)
+        n += 1
+        await edge.wait_for_reply(call, event, timeout=60)
+    return call
+
+
+async def impatient_caller(
+    edge: Edge, tally: Tally, stop: asyncio.Event, accepted: list[KeyPress]
+) -> Call:
+    """Presses every 20 ms without waiting for answers, so presses arrive mid-outage."""
+    call = await edge.start_call(SimulatedSession(label="hurry", out=tally.out), source="simulator")
+    n = 0
+    while not stop.is_set():
+        accepted.append(await edge.press(call, KEYS[n % len(KEYS)]))
+        n += 1
+        await asyncio.sleep(0.02)  # the caller's pace, not a wait for a result
+    return call
+
+
+def sample(edge: Edge, name: str, **labels: str) -> float:
+    return edge.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.timeout(180)
+async def test_broker_restart_loses_and_doubles_nothing(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    settings = Settings(
+        amqp_url=broker.url,
+        calllog_path=tmp_path / "calllog.jsonl",
+        http_port=-1,
+        edge_id="edge-restart",
+        press_ttl_ms=120_000,
+        reply_timeout_s=120,
+        shutdown_timeout_s=5,
+    )
+    log = LoggedIds(settings.calllog_path)
+    tally = Tally()
+    accepted: list[KeyPress] = []
+    stop = asyncio.Event()
+    async with AsyncExitStack() as stack:
+        for build in (sales.build, support.build, menu.build):
+            await stack.enter_async_context(running_service(build(settings), settings))
+        calllog = ConsumerService(
+            name="calllog", bindings=all_events(), handler=log.write, interactive=False
+        )
+        await stack.enter_async_context(running_service(calllog, settings))
+        edge = await stack.enter_async_context(running_edge(settings))
+        callers = [
+            asyncio.create_task(caller(edge, tally, stop, accepted, f"c{n}")) for n in range(4)
+        ]
+        callers.append(asyncio.create_task(impatient_caller(edge, tally, stop, accepted)))
+        await tally.reach(20, timeout=30)
+        before = tally.said
+
+        await asyncio.to_thread(broker.stop)
+        await asyncio.to_thread(broker.start)
+
+        # Every process reconnects by itself: 20 more answers arrive after the restart.
+        await tally.reach(before + 20, timeout=90)
+        stop.set()
+        calls = await asyncio.wait_for(asyncio.gather(*callers), 90)
+        await tally.reach(len(accepted), timeout=90)
+        for call in calls:
+            await edge.end_call(call)
+        await log.contain({e.event_id for e in accepted}, timeout=90)
+
+    records = [json.loads(line) for line in settings.calllog_path.read_text().splitlines()]
+    logged = Counter(r["event_id"] for r in records if r["type"] == "key_press")
+    accepted_ids = {e.event_id for e in accepted}
+    failed = sample(edge, "dtmf_events_publish_failed_total", type="key_press")
+    print(
+        f"\nbroker restart: presses accepted {len(accepted)}, answered {tally.said}, "
+        f"logged {len(logged)} (answered before the restart: {before}); "
+        f"publish attempts that failed and were retried: {failed:.0f}; "
+        f"edge reply timeouts: {sample(edge, 'dtmf_reply_timeouts_total'):.0f}"
+    )
+    assert set(logged) == accepted_ids
+    assert max(logged.values()) == 1, "a press was logged twice"
+    assert tally.said == len(accepted), "every press got exactly one answer"
