@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a consumer service (sales, support, menu, calllog, ...)")
-    run.add_argument("service", help="module under services/ exporting build(settings)")
+    run.add_argument(
+        "service", help="a name under services/ (sales), or module:function returning a service"
+    )
     run.set_defaults(func=_run_service)
 
     edge = sub.add_parser("edge", help="run the media edge with a call source")

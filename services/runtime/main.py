@@ -16,9 +16,13 @@ log = logging.getLogger(__name__)
 
 
 def load_builder(name: str) -> Callable[[Settings], ConsumerService]:
-    """`services.<name>.service.build`: every consumer service module exports one."""
-    module = importlib.import_module(f"services.{name}.service")
-    build: Callable[[Settings], ConsumerService] = module.build
+    """`sales` -> `services.sales.service:build`; `package.module:build` names any other."""
+    module_name, _, attr = name.partition(":")
+    if not attr:
+        module_name, attr = f"services.{name}.service", "build"
+    build: Callable[[Settings], ConsumerService] = getattr(
+        importlib.import_module(module_name), attr
+    )
     return build
 
 
