@@ -51,6 +51,7 @@ class Edge:
         self._timeout_prompt = timeout_prompt
         self._applied = self.metrics.replies_applied.labels("applied")
         self._not_live = self.metrics.replies_applied.labels("call_not_live")
+        self._duplicate = self.metrics.replies_applied.labels("duplicate")
 
     async def start_call(
         self,
@@ -128,6 +129,7 @@ class Edge:
             return Outcome.STALE_CALL
         answer = (reply.in_reply_to, reply.service)
         if answer in call.applied:
+            self._duplicate.inc()
             log.info("duplicate reply from %s to %s dropped", reply.service, reply.in_reply_to)
             return Outcome.DUPLICATE
         call.applied.add(answer)

@@ -23,7 +23,8 @@ from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from tests.integration import scripted_service
-from tests.integration.conftest import RecordingSession, System, publish_raw, tap
+from tests.integration.conftest import System, publish_raw, tap
+from tests.support import RecordingSession
 
 SERVICE = f"{scripted_service.__name__}:build"
 

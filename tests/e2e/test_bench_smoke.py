@@ -1,0 +1,98 @@
+"""`python -m bench` end to end, tiny and short: the benchmark itself works.
+
+It starts the real services in its own private vhost, runs every phase (open, closed,
+baseline) for a moment and must write a result with every expected figure and no lost
+press. No timing is asserted: this machine is shared and the figures are the bench's job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PHASE_KEYS = {
+    "name",
+    "kind",
+    "calls",
+    "presses",
+    "replies",
+    "lost",
+    "errors",
+    "presses_per_s",
+    "replies_per_s",
+    "latency_ms",
+    "processes",
+    "machine_cpu_pct",
+    "edge_memory",
+}
+LATENCY_KEYS = {"count", "p50", "p90", "p99", "max", "mean"}
+PROCESS_KEYS = {"pid", "cpu_s", "cpu_pct", "cpu_us_per_reply", "peak_rss_mb"}
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(150)
+def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--calls",
+            "6",
+            "--interval",
+            "0.5",
+            "--open-duration",
+            "1.5",
+            "--concurrency",
+            "3",
+            "--closed-duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--quiet-wait",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DTMF_HTTP_PORT": "-1"},
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"result: {out}" in done.stdout
+    assert "p99 ms" in done.stdout  # the table
+
+    doc = json.loads(out.read_text())
+    assert set(doc["phases"]) == {"open", "closed", "baseline"}
+    for name, phase in doc["phases"].items():
+        assert set(phase) >= PHASE_KEYS, name
+        assert phase["lost"] == 0 and phase["errors"] == 0, name
+        assert phase["presses"] > 0 and phase["replies"] == phase["presses"], name
+        assert set(phase["latency_ms"]) >= LATENCY_KEYS, name
+        assert phase["latency_ms"]["count"] == phase["replies"], name
+        for process in phase["processes"].values():
+            assert set(process) >= PROCESS_KEYS, name
+
+    open_loop, closed = doc["phases"]["open"], doc["phases"]["closed"]
+    # every service and the edge were measured as processes of their own
+    assert {"sales", "support", "menu", "calllog", "edge", "rabbitmq"} <= set(closed["processes"])
+    assert {"baseline-service", "baseline-driver"} <= set(doc["phases"]["baseline"]["processes"])
+    assert open_loop["edge_memory"]["live_calls"] == 6
+    assert open_loop["edge_memory"]["traced_bytes_per_call"] > 0
+    assert closed["edge_memory"]["live_calls"] == 3
+
+    summary = doc["summary"]
+    assert summary["lost_presses"] == 0 and summary["failed_presses"] == 0
+    assert summary["ratio_to_baseline"] is not None
+    assert doc["services_stopped_cleanly"] is True

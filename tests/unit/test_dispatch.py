@@ -1,0 +1,111 @@
+"""What a consumer service does with an event before and after its handler."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from contracts import Action, CallEnded, CallStarted, Event, KeyPress, Reply, Say
+from contracts.base import utcnow
+from services.runtime.dispatch import Dispatcher
+from services.runtime.runner import BadMessage, Expired, Outcome
+from services.runtime.service import ConsumerService, accepted_types, all_events, keys
+
+
+def press(key: str = "1", *, call_id: str = "c1", age_s: float = 0.0) -> KeyPress:
+    at = utcnow() - timedelta(seconds=age_s)
+    return KeyPress(
+        call_id=call_id,
+        reply_to="edge-a",
+        source="simulator",
+        key=key,
+        sequence=1,
+        pressed_at=at,
+        received_at=at,
+    )
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.replies: list[tuple[Reply, str]] = []
+
+    async def __call__(self, reply: Reply, edge_id: str) -> None:
+        self.replies.append((reply, edge_id))
+
+
+async def sales(event: KeyPress) -> list[Action]:
+    return [Say(text=f"sales {event.key}")]
+
+
+def dispatcher(handler=sales, *, interactive: bool = True) -> tuple[Dispatcher, Sent]:  # type: ignore[no-untyped-def]
+    sent = Sent()
+    service = ConsumerService(
+        name="sales", bindings=keys("1"), handler=handler, interactive=interactive
+    )
+    return Dispatcher(service, send_reply=sent, max_age=timedelta(seconds=5)), sent
+
+
+async def test_reply_goes_to_the_edge_that_owns_the_call() -> None:
+    dispatch, sent = dispatcher()
+    event = press()
+    assert await dispatch(event) == Outcome.REPLIED
+    [(reply, edge_id)] = sent.replies
+    assert edge_id == "edge-a"
+    assert (reply.call_id, reply.in_reply_to, reply.service) == ("c1", event.event_id, "sales")
+    assert reply.actions == [Say(text="sales 1")]
+
+
+async def test_press_older_than_the_bound_expires() -> None:
+    dispatch, sent = dispatcher()
+    with pytest.raises(Expired, match="expired: press waited 6"):
+        await dispatch(press(age_s=6))
+    assert sent.replies == []
+
+
+async def test_non_interactive_services_take_old_presses() -> None:
+    dispatch, _ = dispatcher(interactive=False)
+    assert await dispatch(press(age_s=600)) == Outcome.REPLIED
+
+
+async def test_presses_of_ended_calls_are_dropped_not_answered() -> None:
+    dispatch, sent = dispatcher()
+    ended = CallEnded(call_id="c1", reply_to="edge-a", source="simulator")
+    assert await dispatch(ended) == Outcome.NO_REPLY
+    assert await dispatch(press(call_id="c1")) == Outcome.STALE_CALL
+    assert await dispatch(press(call_id="c2")) == Outcome.REPLIED
+    assert len(sent.replies) == 1
+
+
+async def test_an_event_the_handler_does_not_take_is_refused() -> None:
+    dispatch, _ = dispatcher()
+    with pytest.raises(BadMessage, match="does not take CallStarted"):
+        await dispatch(CallStarted(call_id="c", reply_to="e", source="simulator"))
+
+
+async def test_no_actions_means_no_reply() -> None:
+    async def quiet(event: Event) -> list[Action]:
+        return []
+
+    dispatch, sent = dispatcher(quiet)
+    assert await dispatch(press()) == Outcome.NO_REPLY
+    assert sent.replies == []
+
+
+def test_handler_annotation_names_what_the_service_takes() -> None:
+    async def everything(event: Event) -> list[Action]:
+        return []
+
+    assert accepted_types(sales) == (KeyPress,)
+    assert set(accepted_types(everything)) == {KeyPress, CallStarted, CallEnded}
+
+    async def untyped(event):  # type: ignore[no-untyped-def]
+        return []
+
+    async def wrong(event: str) -> list[Action]:
+        return []
+
+    with pytest.raises(TypeError, match="annotate"):
+        ConsumerService(name="x", bindings=all_events(), handler=untyped)
+    with pytest.raises(TypeError, match="events from contracts"):
+        ConsumerService(name="x", bindings=all_events(), handler=wrong)

@@ -1,0 +1,103 @@
+"""The edge core: numbering presses, applying replies once, never leaving a caller in silence."""
+
+from __future__ import annotations
+
+import asyncio
+
+from contracts import CallEnded, CallStarted, KeyPress, Reply, Say, SetInstructions
+from services.edge.edge import TIMEOUT_PROMPT, Edge
+from services.runtime.metrics import Metrics
+from services.runtime.runner import Outcome
+from tests.support import RecordingSession
+
+
+class Published:
+    def __init__(self) -> None:
+        self.events: list[KeyPress | CallStarted | CallEnded] = []
+
+    async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None:
+        self.events.append(event)
+
+
+def edge(*, reply_timeout_s: float = 5.0) -> tuple[Edge, Published]:
+    published = Published()
+    return Edge(
+        edge_id="edge-a", publisher=published, metrics=Metrics(), reply_timeout_s=reply_timeout_s
+    ), published
+
+
+def reply_to(event: KeyPress, *actions: Say | SetInstructions, service: str = "sales") -> Reply:
+    return Reply(
+        call_id=event.call_id, in_reply_to=event.event_id, service=service, actions=list(actions)
+    )
+
+
+async def test_presses_are_numbered_per_call_and_published_in_order() -> None:
+    e, published = edge()
+    a = await e.start_call(RecordingSession(), source="simulator")
+    b = await e.start_call(RecordingSession(), source="simulator")
+    await e.press(a, 1)
+    await e.press(b, "*")
+    await e.press(a, 0)
+    presses = [x for x in published.events if isinstance(x, KeyPress)]
+    assert [(p.call_id == a.call_id, p.key, p.sequence) for p in presses] == [
+        (True, "1", 1),
+        (False, "*", 1),
+        (True, "0", 2),
+    ]
+    assert all(p.reply_to == "edge-a" for p in presses)
+
+
+async def test_actions_apply_in_order_and_once_per_press_and_service() -> None:
+    e, _ = edge()
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    event = await e.press(call, "1")
+    reply = reply_to(event, SetInstructions(instructions="Sales rep"), Say(text="Routing"))
+    assert await e.apply_reply(reply) == Outcome.REPLIED
+    # The same press answered again by another replica of the same service: ignored.
+    again = reply_to(event, Say(text="Routing"))
+    assert await e.apply_reply(again) == Outcome.DUPLICATE
+    assert session.said == ["Routing"]
+    assert session.instructions == "Sales rep"
+    assert await e.wait_for_reply(call, event, timeout=1) == reply
+    metrics = e.metrics.registry
+    assert metrics.get_sample_value("dtmf_press_to_reply_seconds_count") == 1
+    applied = "dtmf_replies_applied_total"
+    assert metrics.get_sample_value(applied, {"outcome": "applied"}) == 1
+    assert metrics.get_sample_value(applied, {"outcome": "duplicate"}) == 1
+
+
+async def test_reply_for_a_call_that_ended_is_dropped() -> None:
+    e, published = edge()
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    event = await e.press(call, "2")
+    await e.end_call(call, reason="caller_hangup")
+    assert await e.apply_reply(reply_to(event, Say(text="late"))) == Outcome.STALE_CALL
+    assert session.said == []
+    assert isinstance(published.events[-1], CallEnded)
+    assert e.metrics.registry.get_sample_value("dtmf_live_calls") == 0
+
+
+async def test_unanswered_press_gets_the_timeout_prompt() -> None:
+    e, _ = edge(reply_timeout_s=0.05)
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    await e.press(call, "5")
+    assert await session.said_count(1, timeout=5) == [TIMEOUT_PROMPT]
+    assert e.metrics.registry.get_sample_value("dtmf_reply_timeouts_total") == 1
+    assert call.pending == {}  # the press is forgotten after its timeout
+
+
+async def test_answered_press_gets_no_timeout_prompt() -> None:
+    e, _ = edge(reply_timeout_s=0.05)
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    event = await e.press(call, "5")
+    await e.apply_reply(reply_to(event, Say(text="done")))
+    timer = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.1, timer.set)
+    await asyncio.wait_for(timer.wait(), 5)  # past the reply timeout
+    assert session.said == ["done"]
+    assert e.metrics.registry.get_sample_value("dtmf_reply_timeouts_total") == 0
