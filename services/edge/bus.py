@@ -31,7 +31,8 @@ async def running_edge(
     metrics = metrics if metrics is not None else Metrics()
     name = f"edge-{settings.edge_id}"
     connection = await broker.connect(settings.amqp_url, name=f"dtmf-{name}")
-    metrics.broker_connected.labels(name).set_function(lambda: float(connection.connected.is_set()))
+    link = broker.LinkState(connection)
+    metrics.broker_connected.labels(name).set_function(lambda: float(link.up))
     try:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
@@ -71,11 +72,11 @@ async def running_edge(
         log.info("edge %s ready: replies on %s", settings.edge_id, queue.name)
 
         def readiness() -> str | None:
-            if not connection.connected.is_set():
-                return "not connected to the broker"
-            if channel.is_closed:
-                return "channel closed: cannot publish"
+            if not link.up:
+                return "not connected to the broker: presses are buffered"
             return None
+
+        edge.link = link
 
         try:
             async with http_server(

@@ -17,6 +17,7 @@ from contracts.base import new_id, utcnow
 from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
+from services.runtime.broker import LinkState
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome
 
@@ -41,6 +42,7 @@ class Edge:
     ) -> None:
         self.edge_id = edge_id
         self.http_port: int | None = None  # set by the adapter that serves /metrics
+        self.link: LinkState | None = None  # set by the broker adapter
         self.calls = CallRegistry()
         self._publisher = publisher
         self.metrics = metrics if metrics is not None else Metrics()

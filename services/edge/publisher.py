@@ -22,6 +22,7 @@ from services.runtime.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Event = KeyPress | CallStarted | CallEnded
+EVENT_TYPES = ("key_press", "call_started", "call_ended")
 
 RETRY_DELAYS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
@@ -62,6 +63,13 @@ class BufferingPublisher:
         self._empty.set()
         self._flusher: asyncio.Task[None] | None = None
         metrics.publish_buffered.set_function(lambda: float(len(self._buffer)))
+        for kind in EVENT_TYPES:  # expose zeros, so rate() and alerts see the series from start
+            for counter in (
+                metrics.events_published,
+                metrics.events_confirmed,
+                metrics.events_publish_failed,
+            ):
+                counter.labels(kind)
 
     @property
     def buffered(self) -> int:

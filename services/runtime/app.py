@@ -34,22 +34,20 @@ class RunningService:
     runner: Runner[CallEvent]
     consumer_tag: str
     metrics: Metrics
+    link: broker.LinkState
     http_port: int | None = None
 
     def readiness(self) -> str | None:
         """Ready = connected and consuming; a reconnecting robust connection is not ready."""
-        if not self.connection.connected.is_set():
+        if not self.link.up:
             return "not connected to the broker"
-        if self.queue.channel.is_closed:
-            return "channel closed"
         return None
 
 
 async def _start(service: ConsumerService, settings: Settings, metrics: Metrics) -> RunningService:
     connection = await broker.connect(settings.amqp_url, name=f"dtmf-{service.name}")
-    metrics.broker_connected.labels(service.name).set_function(
-        lambda: float(connection.connected.is_set())
-    )
+    link = broker.LinkState(connection)
+    metrics.broker_connected.labels(service.name).set_function(lambda: float(link.up))
     try:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
@@ -100,7 +98,7 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
         await connection.close()
         raise
     log.info("%s consuming %s (%d bindings)", service.name, queue.name, len(service.bindings))
-    return RunningService(service, connection, queue, runner, tag, metrics)
+    return RunningService(service, connection, queue, runner, tag, metrics, link)
 
 
 async def _stop(running: RunningService, *, timeout: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -70,3 +71,36 @@ async def declare_service_queue(
             interactive=interactive, delivery_limit=delivery_limit, ttl_ms=ttl_ms
         ),
     )
+
+
+class LinkState:
+    """Whether the connection is up *and* restored (channels, queues, consumers).
+
+    `connection.connected` is set before aio-pika restores channels on a reconnect, so
+    readiness follows the close and reconnect callbacks instead.
+    """
+
+    def __init__(self, connection: AbstractRobustConnection) -> None:
+        self.up = connection.connected.is_set()
+        self._changed = asyncio.Condition()
+        connection.close_callbacks.add(self._on_close)
+        connection.reconnect_callbacks.add(self._on_reconnect)
+
+    def _on_close(self, *_: object) -> None:
+        self._set(False)
+
+    def _on_reconnect(self, *_: object) -> None:
+        log.info("broker connection restored")
+        self._set(True)
+
+    def _set(self, up: bool) -> None:
+        self.up = up
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, up: bool, *, timeout: float) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: self.up is up)
