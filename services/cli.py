@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 
 from services.runtime.settings import Settings
@@ -36,6 +37,16 @@ def _sip_gateway(args: argparse.Namespace) -> int:
     return asyncio.run(sip_gateway.run(args))
 
 
+def _dead_letters(args: argparse.Namespace) -> int:
+    from services import deadletters
+    from services.runtime.lifecycle import setup_logging
+
+    setup_logging(Settings.from_env().log_level)
+    # Our one-line "error: cannot reach the broker ..." says it all; aiormq would repeat it.
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+    return asyncio.run(deadletters.run(args))
+
+
 def _schemas(args: argparse.Namespace) -> int:
     from contracts.schemas import write
 
@@ -45,6 +56,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from services import deadletters
     from services.demo import DEMO_KEYS
     from services.edge import main as edge_main
     from services.edge import sip_gateway
@@ -74,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sip_gateway.add_arguments(gateway)
     gateway.set_defaults(func=_sip_gateway)
+
+    dead = sub.add_parser("dead-letters", help="list or replay the dead letters in dtmf.dead")
+    deadletters.add_arguments(dead)
+    dead.set_defaults(func=_dead_letters)
 
     schemas = sub.add_parser("schemas", help="regenerate contracts/schemas/*.json")
     schemas.set_defaults(func=_schemas)

@@ -71,14 +71,29 @@ async def drain_dead_queue(amqp_url: str) -> list[DeadLetter]:
     return letters
 
 
+async def until_dead_queue_holds(amqp_url: str, count: int) -> None:
+    """Wait for dtmf.dead to report at least `count` ready messages.
+
+    Nothing tells anyone but the publisher (a service, or the broker itself) that a quorum
+    queue has committed a message, and a copy routed to another queue can arrive first;
+    so this asks the queue, boundedly.
+    """
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                queue = await channel.declare_queue(t.DEAD_QUEUE, passive=True)
+                if (queue.declaration_result.message_count or 0) >= count:
+                    return
+                await asyncio.sleep(0.02)
+
+
 async def dead_letter_malformed(system: System, count: int) -> None:
     """`count` unparseable presses on key 1: sales and the call log each dead-letter one."""
     url = system.settings.amqp_url
-    async with watch(url, t.DEAD_EXCHANGE) as dead:
-        for n in range(count):
-            await publish_raw(url, b"{not json %d" % n, routing_key="dtmf.1")
-        for _ in range(2 * count):
-            await next_of(dead)
+    for n in range(count):
+        await publish_raw(url, b"{not json %d" % n, routing_key="dtmf.1")
+    await until_dead_queue_holds(url, 2 * count)
 
 
 def cli(*argv: str) -> argparse.Namespace:
@@ -164,6 +179,7 @@ async def test_replaying_one_id_republishes_it_and_leaves_the_others_in_order(
     assert sorted(str(m.headers[t.DEAD_SERVICE_HEADER]) for m in again) == ["calllog", "sales"]
     assert all(m.headers[deadletters.REPLAYED_HEADER] == 1 for m in again)
 
+    await until_dead_queue_holds(url, 40)
     remaining = await drain_dead_queue(url)
     others = [letter for letter in before if letter.message_id != chosen.message_id]
     assert len(others) == 38
@@ -217,17 +233,16 @@ async def test_a_press_the_broker_expired_is_listed_with_its_queue_and_replayed_
             sequence=1,
             pressed_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
         )
-        async with watch(amqp_url, t.DEAD_EXCHANGE) as dead:
-            await topo.events.publish(
-                aio_pika.Message(
-                    body=press.model_dump_json().encode(),
-                    content_type=t.CONTENT_TYPE,
-                    message_id=press.event_id,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key="dtmf.7",
-            )
-            await next_of(dead)
+        await topo.events.publish(
+            aio_pika.Message(
+                body=press.model_dump_json().encode(),
+                content_type=t.CONTENT_TYPE,
+                message_id=press.event_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key="dtmf.7",
+        )
+        await until_dead_queue_holds(amqp_url, 1)
 
         [letter] = await list_dead_letters(amqp_url)
         assert letter.origin == "broker"
@@ -238,13 +253,10 @@ async def test_a_press_the_broker_expired_is_listed_with_its_queue_and_replayed_
         assert letter.original_routing_key == "dtmf.7"
         assert letter.dead_at is not None
 
-        async with (
-            watch(amqp_url, t.EVENTS_EXCHANGE) as events,
-            watch(amqp_url, t.DEAD_EXCHANGE) as dead,
-        ):
+        async with watch(amqp_url, t.EVENTS_EXCHANGE) as events:
             result = await replay_dead_letters(amqp_url, all_=True)
             replayed = await next_of(events)
-            await next_of(dead)  # expired again: nothing consumes the queue
+        await until_dead_queue_holds(amqp_url, 1)  # expired again: nothing consumes the queue
 
     assert result.replayed == (press.event_id,)
     assert replayed.message_id == press.event_id
@@ -266,10 +278,9 @@ async def test_a_press_past_the_delivery_limit_is_listed_with_that_reason(amqp_u
         async def fail(message: AbstractIncomingMessage) -> None:
             await message.nack(requeue=True)  # a handler that keeps raising
 
-        async with watch(amqp_url, t.DEAD_EXCHANGE) as dead:
-            await queue.consume(fail)
-            await publish_raw(amqp_url, b'{"poison": true}', routing_key="dtmf.4")
-            await next_of(dead)
+        await queue.consume(fail)
+        await publish_raw(amqp_url, b'{"poison": true}', routing_key="dtmf.4")
+        await until_dead_queue_holds(amqp_url, 1)
 
     [letter] = await list_dead_letters(amqp_url)
     assert (letter.origin, letter.reason) == ("broker", "delivery_limit")
@@ -298,3 +309,40 @@ def test_a_dead_letter_without_an_amqp_id_gets_a_stable_one_per_copy() -> None:
     assert sales.message_id == again.message_id != calllog.message_id
     assert sales.message_id.startswith("h-")
     assert "\n" not in sales.body_preview and sales.size == 13
+
+
+async def test_a_reply_goes_back_to_its_edge_and_stays_dead_while_the_edge_is_gone(
+    amqp_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel(publisher_confirms=True)
+        topo = await broker.declare_topology(channel)
+        # What the edge's runner publishes for a reply it could not read.
+        await topo.dead.publish(
+            aio_pika.Message(
+                b'{"actions": [{"action": "dance"}]}',
+                content_type=t.CONTENT_TYPE,
+                message_id="reply-1",
+                headers={
+                    t.DEAD_REASON_HEADER: "invalid message: dance",
+                    t.DEAD_SERVICE_HEADER: "edge-edge-gone",
+                    t.DEAD_EXCHANGE_HEADER: t.REPLIES_EXCHANGE,
+                    t.DEAD_ROUTING_KEY_HEADER: "edge-gone",
+                    t.DEAD_AT_HEADER: "2026-01-01T00:00:00+00:00",
+                },
+            ),
+            routing_key="edge-gone",
+        )
+    await until_dead_queue_holds(amqp_url, 1)
+
+    monkeypatch.setenv("AMQP_URL", amqp_url)
+    assert await deadletters.run(cli("replay", "reply-1")) == 1
+    assert "error: the broker could not route reply-1; left in dtmf.dead" in capsys.readouterr().err
+    assert ids(await list_dead_letters(amqp_url)) == ["reply-1"]
+
+    async with watch(amqp_url, t.REPLIES_EXCHANGE, "edge-gone") as edge:
+        result = await replay_dead_letters(amqp_url, ids=["reply-1"])
+        reply = await next_of(edge)
+    assert result.replayed == ("reply-1",)
+    assert (reply.exchange, reply.routing_key) == (t.REPLIES_EXCHANGE, "edge-gone")
+    assert await list_dead_letters(amqp_url) == []
