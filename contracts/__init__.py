@@ -1,9 +1,18 @@
 """Message contracts shared by every dtmf-bus service: models, topology names, schemas."""
 
-from contracts.events import CallEnded, CallStarted, Event, KeyPress, parse_event
+from contracts.events import (
+    AnyEvent,
+    CallEnded,
+    CallStarted,
+    Event,
+    GatheredInput,
+    KeyPress,
+    parse_event,
+)
 from contracts.keys import KEYS, InvalidKey, key_routing_key, normalize_key, routing_word
 from contracts.replies import (
     Action,
+    Gather,
     Hangup,
     Reply,
     Say,
@@ -17,9 +26,12 @@ __all__ = [
     "KEYS",
     "SCHEMA_VERSION",
     "Action",
+    "AnyEvent",
     "CallEnded",
     "CallStarted",
     "Event",
+    "Gather",
+    "GatheredInput",
     "Hangup",
     "InvalidKey",
     "KeyPress",

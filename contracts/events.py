@@ -8,7 +8,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, TypeAdapter, field_validator
 
 from contracts.base import Message, new_id, utcnow
-from contracts.keys import key_routing_key, normalize_key
+from contracts.keys import normalize_key, routing_word
+from contracts.replies import INPUT_NAME_PATTERN
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -34,6 +35,10 @@ class KeyPress(CallEvent):
     source_payload: dict[str, Any] = Field(
         default_factory=dict, description="The source's message as received, kept whole."
     )
+    collecting: str | None = Field(
+        default=None,
+        description="Set when a gather collected this press: it goes to the log, not to services.",
+    )
 
     @field_validator("key", mode="before")
     @classmethod
@@ -42,7 +47,37 @@ class KeyPress(CallEvent):
 
     @property
     def routing_key(self) -> str:
-        return key_routing_key(self.key)
+        # Collected presses stay out of `dtmf.#`, so no key service acts on them.
+        prefix = "collect" if self.collecting else "dtmf"
+        return f"{prefix}.{routing_word(self.key)}"
+
+
+GatherEnd = Literal["finish_key", "max_digits", "inter_digit_timeout", "timeout", "no_input"]
+
+
+class GatheredInput(CallEvent):
+    """Digits a gather collected; services bind `input.<name>` to receive them."""
+
+    type: Literal["gathered_input"] = "gathered_input"
+    name: str = Field(pattern=INPUT_NAME_PATTERN)
+    digits: str = Field(default="", max_length=64, description="Keys pressed, finish key excluded.")
+    reason: GatherEnd = Field(description="Why collecting ended.")
+    sequence: int = Field(ge=1, description="Sequence of the last press that belongs to it.")
+    started_at: datetime
+    ended_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("digits")
+    @classmethod
+    def _keys_only(cls, value: str) -> str:
+        return "".join(normalize_key(char) for char in value)
+
+    @property
+    def routing_key(self) -> str:
+        return input_routing_key(self.name)
+
+
+def input_routing_key(name: str) -> str:
+    return f"input.{name}"
 
 
 class CallStarted(CallEvent):
@@ -69,10 +104,11 @@ class CallEnded(CallEvent):
         return self.ROUTING_KEY
 
 
-Event = Annotated[KeyPress | CallStarted | CallEnded, Field(discriminator="type")]
-EVENT_ADAPTER: TypeAdapter[KeyPress | CallStarted | CallEnded] = TypeAdapter(Event)
+AnyEvent = KeyPress | CallStarted | CallEnded | GatheredInput
+Event = Annotated[AnyEvent, Field(discriminator="type")]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
 
 
-def parse_event(body: bytes | str) -> KeyPress | CallStarted | CallEnded:
+def parse_event(body: bytes | str) -> AnyEvent:
     """Parse and validate one event; raises pydantic.ValidationError with the reason."""
     return EVENT_ADAPTER.validate_json(body)

@@ -11,6 +11,7 @@ class RecordingSession:
     def __init__(self) -> None:
         self.said: list[str] = []
         self.instructions = ""
+        self.interruptions = 0
         self._changed = asyncio.Condition()
 
     async def say(self, text: str) -> None:
@@ -26,6 +27,9 @@ class RecordingSession:
 
     async def hangup(self, reason: str) -> None:
         await self.say(f"(hangup: {reason})")
+
+    async def interrupt(self) -> None:
+        self.interruptions += 1
 
     async def said_count(self, n: int, *, timeout: float) -> list[str]:
         async with asyncio.timeout(timeout), self._changed:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from contracts.replies import Reply
+    from services.edge.gather import Gathering
 
 from contracts.base import utcnow
 
@@ -24,6 +25,9 @@ class CallSession(Protocol):
     async def transfer(self, to: str) -> None: ...
 
     async def hangup(self, reason: str) -> None: ...
+
+    async def interrupt(self) -> None:
+        """Stop speaking now (barge-in): the caller pressed a key."""
 
 
 @dataclass
@@ -52,6 +56,12 @@ class Call:
     # (event id, service) of replies applied: a press redelivered to another replica of a
     # service must not make the agent say the same thing twice.
     applied: set[tuple[str, str]] = field(default_factory=set)
+    # Replies are applied one at a time per call, and never one older than the last applied.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_applied_sequence: int = 0
+    gather: Gathering | None = None
+    # press event id -> the gathered input it completed, whose reply answers that press
+    completed_by: dict[str, str] = field(default_factory=dict)
 
     def next_sequence(self) -> int:
         self.presses += 1

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from contracts.base import new_id, utcnow
-from contracts.events import CallEnded, CallStarted, KeyPress
-from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
+from contracts.events import AnyEvent, CallEnded, CallStarted, GatheredInput, GatherEnd, KeyPress
+from contracts.replies import Gather, Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
+from services.edge.gather import Gathering
 from services.runtime.broker import LinkState
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome
@@ -27,7 +28,7 @@ TIMEOUT_PROMPT = "Sorry, that is taking longer than expected. Please try again."
 
 
 class EventPublisher(Protocol):
-    async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None: ...
+    async def publish(self, event: AnyEvent) -> None: ...
 
 
 class Edge:
@@ -39,6 +40,7 @@ class Edge:
         metrics: Metrics | None = None,
         reply_timeout_s: float = 5.0,
         timeout_prompt: str = TIMEOUT_PROMPT,
+        barge_in: bool = False,
     ) -> None:
         self.edge_id = edge_id
         self.http_port: int | None = None  # set by the adapter that serves /metrics
@@ -51,9 +53,12 @@ class Edge:
         # It also bounds how long a press is remembered (see _expire).
         self._reply_timeout_s = reply_timeout_s
         self._timeout_prompt = timeout_prompt
+        # Outside a gather, does a press cut the agent's speech short? (Inside: Gather.barge_in.)
+        self._barge_in = barge_in
         self._applied = self.metrics.replies_applied.labels("applied")
         self._not_live = self.metrics.replies_applied.labels("call_not_live")
         self._duplicate = self.metrics.replies_applied.labels("duplicate")
+        self._superseded = self.metrics.replies_applied.labels("superseded")
 
     async def start_call(
         self,
@@ -97,21 +102,98 @@ class Edge:
             source_message_id=source_message_id,
             participant_id=participant_id,
             source_payload=dict(source_payload or {}),
+            collecting=call.gather.spec.name if call.gather else None,
         )
         call.next_sequence()
         self.metrics.presses_received.labels(event.key, call.source).inc()
-        loop = asyncio.get_running_loop()
-        pending = PendingPress(received, loop.create_future())
-        pending.timer = loop.call_later(self._reply_timeout_s, self._expire, call, event.event_id)
-        call.pending[event.event_id] = pending
+        gathering = call.gather
+        if gathering is None:
+            self._await_reply(call, event.event_id, received)
+            if self._barge_in:
+                await call.session.interrupt()
         await self._publisher.publish(event)
         log.debug("call %s pressed %s (#%d)", call.call_id, event.key, event.sequence)
+        if gathering is not None:
+            await self._collect(call, gathering, event)
         return event
+
+    def _await_reply(self, call: Call, event_id: str, received: float) -> None:
+        loop = asyncio.get_running_loop()
+        pending = PendingPress(received, loop.create_future())
+        pending.timer = loop.call_later(self._reply_timeout_s, self._expire, call, event_id)
+        call.pending[event_id] = pending
+
+    async def _start_gather(self, call: Call, spec: Gather) -> None:
+        if call.gather is not None:
+            log.info(
+                "call %s: gather %s replaced by %s", call.call_id, call.gather.spec.name, spec.name
+            )
+            call.gather.stop()
+        gathering = call.gather = Gathering(spec)
+        if spec.prompt:
+            await call.session.say(spec.prompt)  # presses meanwhile are collected already
+        if gathering.done or call.ended:
+            return
+        # The clocks start once the prompt is out, as on common IVR platforms.
+        self._restart_timer(call, gathering, "overall", spec.timeout_s)
+        self._restart_timer(call, gathering, "inter_digit", spec.inter_digit_timeout_s)
+
+    def _restart_timer(self, call: Call, gathering: Gathering, which: str, delay: float) -> None:
+        if (old := gathering.timers.pop(which, None)) is not None:
+            old.cancel()
+        gathering.timers[which] = asyncio.get_running_loop().call_later(
+            delay, self._gather_timed_out, call, gathering, which
+        )
+
+    def _gather_timed_out(self, call: Call, gathering: Gathering, which: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._finish_gather(call, gathering, gathering.timed_out(which))
+        )
+        task.add_done_callback(_log_failure)
+
+    async def _collect(self, call: Call, gathering: Gathering, press: KeyPress) -> None:
+        if gathering.spec.barge_in and not gathering.interrupted:
+            gathering.interrupted = True
+            await call.session.interrupt()
+        reason = gathering.feed(press.key, press.sequence)
+        if reason is not None:
+            await self._finish_gather(call, gathering, reason, completed_by=press.event_id)
+        elif not gathering.done and "overall" in gathering.timers:
+            self._restart_timer(
+                call, gathering, "inter_digit", gathering.spec.inter_digit_timeout_s
+            )
+
+    async def _finish_gather(
+        self, call: Call, gathering: Gathering, reason: GatherEnd, *, completed_by: str = ""
+    ) -> None:
+        if gathering.done or call.ended:
+            return
+        gathering.stop()
+        if call.gather is gathering:
+            call.gather = None
+        event = GatheredInput(
+            call_id=call.call_id,
+            reply_to=self.edge_id,
+            source=call.source,
+            name=gathering.spec.name,
+            digits="".join(gathering.digits),
+            reason=reason,
+            sequence=max(call.presses, 1),
+            started_at=gathering.started_at,
+        )
+        self._await_reply(call, event.event_id, time.perf_counter())
+        if completed_by:
+            call.completed_by[completed_by] = event.event_id
+        log.info("call %s: input %s ended (%s)", call.call_id, event.name, reason)
+        await self._publisher.publish(event)
 
     async def end_call(self, call: Call, *, reason: str = "hangup") -> None:
         if self.calls.remove(call.call_id) is None:
             return
         call.ended = True
+        if call.gather is not None:
+            call.gather.stop()  # a call ending mid-gather publishes no input
+            call.gather = None
         for pending in call.pending.values():
             pending.settle()
         call.pending.clear()
@@ -123,18 +205,34 @@ class Edge:
         log.info("call %s ended (%s)", call.call_id, reason)
 
     async def apply_reply(self, reply: Reply) -> Outcome:
-        """Apply a reply's actions in order to its call, once per press and service."""
+        """Apply a reply's actions in order to its call, once per press and service, and
+        never after a reply to a newer press of the same call."""
         call = self.calls.get(reply.call_id)
         if call is None:
             self._not_live.inc()
             log.info("reply %s for call %s dropped: not live here", reply.reply_id, reply.call_id)
             return Outcome.STALE_CALL
+        async with call.lock:
+            return await self._apply(call, reply)
+
+    async def _apply(self, call: Call, reply: Reply) -> Outcome:
         answer = (reply.in_reply_to, reply.service)
         if answer in call.applied:
             self._duplicate.inc()
             log.info("duplicate reply from %s to %s dropped", reply.service, reply.in_reply_to)
             return Outcome.DUPLICATE
+        if reply.sequence is not None and reply.sequence < call.last_applied_sequence:
+            self._superseded.inc()
+            log.info(
+                "call %s: reply to press #%d dropped: press #%d was already answered",
+                call.call_id,
+                reply.sequence,
+                call.last_applied_sequence,
+            )
+            return Outcome.SUPERSEDED
         call.applied.add(answer)
+        if reply.sequence is not None:
+            call.last_applied_sequence = reply.sequence
         pending = call.pending.get(reply.in_reply_to)
         for action in reply.actions:
             match action:
@@ -147,6 +245,8 @@ class Edge:
                 case Hangup(reason=reason):
                     await call.session.hangup(reason)
                     await self.end_call(call, reason=reason)
+                case Gather():
+                    await self._start_gather(call, action)
         self._applied.inc()
         if pending is not None and not pending.answered.done():
             self.metrics.press_to_reply.observe(time.perf_counter() - pending.received)
@@ -165,9 +265,17 @@ class Edge:
         task = asyncio.get_running_loop().create_task(call.session.say(self._timeout_prompt))
         task.add_done_callback(_log_failure)
 
+    def answered_by(self, call: Call, press: KeyPress) -> str | None:
+        """The event whose reply answers this press: itself, the gathered input it completed,
+        or None for a press a gather only collected."""
+        if press.event_id in call.completed_by:
+            return call.completed_by[press.event_id]
+        return None if press.collecting else press.event_id
+
     async def wait_for_reply(self, call: Call, event: KeyPress, *, timeout: float) -> Reply | None:
         """The first reply applied for this press, or None if none came in time."""
-        pending = call.pending.get(event.event_id)
+        target = self.answered_by(call, event)
+        pending = call.pending.get(target) if target else None
         if pending is None:
             return None
         try:
@@ -178,4 +286,4 @@ class Edge:
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("timeout prompt failed", exc_info=task.exception())
+        log.error("timer action failed", exc_info=task.exception())

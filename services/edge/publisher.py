@@ -16,13 +16,13 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
 from contracts import topology as t
-from contracts.events import CallEnded, CallStarted, KeyPress
+from contracts.events import AnyEvent
 from services.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-Event = KeyPress | CallStarted | CallEnded
-EVENT_TYPES = ("key_press", "call_started", "call_ended")
+Event = AnyEvent
+EVENT_TYPES = ("key_press", "call_started", "call_ended", "gathered_input")
 
 RETRY_DELAYS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 

@@ -36,6 +36,7 @@ class SimulatedSession:
     said: list[str] = field(default_factory=list)
     transferred_to: str | None = None
     hung_up: bool = False
+    interruptions: int = 0
 
     async def say(self, text: str) -> None:
         self.said.append(text)
@@ -52,6 +53,10 @@ class SimulatedSession:
     async def hangup(self, reason: str) -> None:
         self.hung_up = True
         self.out(f"[{self.label}] agent hangs up ({reason})")
+
+    async def interrupt(self) -> None:
+        self.interruptions += 1
+        self.out(f"[{self.label}] (agent stops talking: the caller pressed a key)")
 
 
 def parse_keys(text: str) -> list[str]:
@@ -83,6 +88,8 @@ async def scripted_call(
     for key in keys:
         out(f"[{label}] caller presses {key}")
         event = await edge.press(call, key)
+        if edge.answered_by(call, event) is None:
+            continue  # collected by a gather: the answer comes when the input is complete
         if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:
             out(f"[{label}] (no reply to {key} within {reply_timeout:.1f}s)")
             unanswered.append(key)
@@ -111,6 +118,8 @@ async def keypad(edge: Edge, *, reply_timeout: float, out: Printer = stdout_prin
                 event = await edge.press(call, char)
             except InvalidKey as error:
                 out(f"  {error}")
+                continue
+            if edge.answered_by(call, event) is None:
                 continue
             if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:
                 out(f"  (no reply to {event.key} within {reply_timeout:.1f}s)")

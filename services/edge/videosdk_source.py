@@ -296,6 +296,11 @@ class VideoSDKCallSession:
     async def hangup(self, reason: str) -> None:
         await self.session.hangup(reason)
 
+    async def interrupt(self) -> None:
+        # Barge-in: cut the current utterance short (the SDK keeps it if uninterruptible).
+        if self._agent("interrupt") is not None:
+            self.session.interrupt()
+
 
 class IVRAgent(Agent):  # type: ignore[misc]  # videosdk ships no type hints
     """The default agent: a phone menu that greets the caller with the key choices."""

@@ -80,6 +80,7 @@ class Dispatcher:
             reply = Reply(
                 call_id=event.call_id,
                 in_reply_to=event.event_id,
+                sequence=getattr(event, "sequence", None),
                 service=service.name,
                 actions=list(actions),
             )

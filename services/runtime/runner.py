@@ -34,6 +34,7 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     EXPIRED = "expired"
     STALE_CALL = "stale_call"
+    SUPERSEDED = "superseded"
     REQUEUED = "requeued"
 
 

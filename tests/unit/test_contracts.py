@@ -133,9 +133,10 @@ def test_schemas_describe_every_message_type() -> None:
         "key_press",
         "call_started",
         "call_ended",
+        "gathered_input",
     }
     reply_schema = json.loads((SCHEMA_DIR / "reply.schema.json").read_text())
-    assert set(reply_schema["$defs"]) >= {"Say", "SetInstructions", "Transfer", "Hangup"}
+    assert set(reply_schema["$defs"]) >= {"Say", "SetInstructions", "Transfer", "Hangup", "Gather"}
 
 
 @given(st.binary(max_size=512))

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from contracts import Action, CallEnded, CallStarted, Event, KeyPress, Reply, Say
+from contracts import Action, CallEnded, CallStarted, Event, GatheredInput, KeyPress, Reply, Say
 from contracts.base import utcnow
 from services.runtime.dispatch import Dispatcher
 from services.runtime.runner import BadMessage, Expired, Outcome
@@ -97,7 +97,7 @@ def test_handler_annotation_names_what_the_service_takes() -> None:
         return []
 
     assert accepted_types(sales) == (KeyPress,)
-    assert set(accepted_types(everything)) == {KeyPress, CallStarted, CallEnded}
+    assert set(accepted_types(everything)) == {KeyPress, CallStarted, CallEnded, GatheredInput}
 
     async def untyped(event):  # type: ignore[no-untyped-def]
         return []

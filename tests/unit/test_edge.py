@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts import CallEnded, CallStarted, KeyPress, Reply, Say, SetInstructions
+from contracts import AnyEvent, CallEnded, KeyPress, Reply, Say, SetInstructions
 from services.edge.edge import TIMEOUT_PROMPT, Edge
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome
@@ -13,9 +13,9 @@ from tests.support import RecordingSession
 
 class Published:
     def __init__(self) -> None:
-        self.events: list[KeyPress | CallStarted | CallEnded] = []
+        self.events: list[AnyEvent] = []
 
-    async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None:
+    async def publish(self, event: AnyEvent) -> None:
         self.events.append(event)
 
 
