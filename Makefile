@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 
-.PHONY: help install broker promtool deploy-tools deploy demo run test test-unit test-integration test-e2e lint format schemas clean
+.PHONY: help install broker promtool deploy-tools deploy new-consumer demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint   - ruff and mypy (strict on contracts/ and services/)"
 	@echo "make schemas - regenerate contracts/schemas/*.json from the models"
 	@echo "make deploy OVERLAY=dev|prod - kubectl apply -k the overlay to the current context"
+	@echo "make new-consumer NAME=billing KEYS=3 - scaffold a consumer service (quote * and #)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +67,10 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+new-consumer: install
+	@test -n "$(NAME)" -a -n "$(KEYS)" || { echo "usage: make new-consumer NAME=billing KEYS=3 (quote * and #: KEYS='*,#')" >&2; exit 2; }
+	$(BIN)/dtmf-bus new-consumer --name '$(NAME)' --keys '$(KEYS)'
 
 schemas: install
 	$(BIN)/dtmf-bus schemas

@@ -12,13 +12,18 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from contracts.control import ServiceAnnouncement
 from contracts.events import EVENT_ADAPTER
 from contracts.replies import REPLY_ADAPTER
 from contracts.version import SCHEMA_VERSION
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {"event": EVENT_ADAPTER, "reply": REPLY_ADAPTER}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "event": EVENT_ADAPTER,
+    "reply": REPLY_ADAPTER,
+    "announcement": TypeAdapter(ServiceAnnouncement),
+}
 
 
 def generate() -> dict[str, str]:

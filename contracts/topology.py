@@ -53,4 +53,7 @@ def service_queue_arguments(
     }
     if interactive:
         args["x-message-ttl"] = ttl_ms
+        # One consumer at a time (the others wait as hot standbys), so the presses of a
+        # call are handled in the order they were pressed even with several replicas.
+        args["x-single-active-consumer"] = True
     return args

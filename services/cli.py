@@ -56,7 +56,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from services import deadletters
+    from services import deadletters, scaffold
     from services.demo import DEMO_KEYS
     from services.edge import main as edge_main
     from services.edge import sip_gateway
@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead-letters", help="list or replay the dead letters in dtmf.dead")
     deadletters.add_arguments(dead)
     dead.set_defaults(func=_dead_letters)
+
+    consumer = sub.add_parser(
+        "new-consumer", help="scaffold a consumer service: its module, test and deployment"
+    )
+    scaffold.add_arguments(consumer)
+    consumer.set_defaults(func=scaffold.run)
 
     schemas = sub.add_parser("schemas", help="regenerate contracts/schemas/*.json")
     schemas.set_defaults(func=_schemas)

@@ -22,8 +22,9 @@ from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("sales", "support", "menu", "calllog")
-DEMO_KEYS = "1,2,9,0,*,#"
+SERVICES = ("sales", "support", "billing", "menu", "calllog")
+# Sales, support, unserved keys, then billing's account number flow.
+DEMO_KEYS = "1,2,9,0,*,#,3,1,2,3,4,#"
 
 
 async def wait_for_consumers(url: str, queues: list[str], *, timeout: float) -> None:

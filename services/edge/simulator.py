@@ -55,8 +55,8 @@ class SimulatedSession:
         self.out(f"[{self.label}] agent hangs up ({reason})")
 
     async def interrupt(self) -> None:
+        # Printed speech is already over when a key can be pressed: nothing to cut short.
         self.interruptions += 1
-        self.out(f"[{self.label}] (agent stops talking: the caller pressed a key)")
 
 
 def parse_keys(text: str) -> list[str]:
@@ -70,6 +70,7 @@ class CallResult:
     session: SimulatedSession
     answered: int
     unanswered: list[str]
+    collected: int = 0
 
 
 async def scripted_call(
@@ -84,12 +85,13 @@ async def scripted_call(
     session = SimulatedSession(label=label, out=out)
     call = await edge.start_call(session, source="simulator")
     out(f"[{label}] call {call.call_id} connected; agent: Press 1 for Sales or 2 for Support.")
-    answered, unanswered = 0, []
+    answered, collected, unanswered = 0, 0, []
     for key in keys:
         out(f"[{label}] caller presses {key}")
         event = await edge.press(call, key)
         if edge.answered_by(call, event) is None:
-            continue  # collected by a gather: the answer comes when the input is complete
+            collected += 1  # by a gather: the answer comes when the input is complete
+            continue
         if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:
             out(f"[{label}] (no reply to {key} within {reply_timeout:.1f}s)")
             unanswered.append(key)
@@ -98,8 +100,13 @@ async def scripted_call(
         if call.ended:
             break
     await edge.end_call(call, reason="caller_hangup")
-    out(f"[{label}] call ended: {answered} of {len(keys)} presses answered")
-    return CallResult(call=call, session=session, answered=answered, unanswered=unanswered)
+    out(
+        f"[{label}] call ended: {answered} presses answered, {collected} collected as input, "
+        f"{len(unanswered)} unanswered"
+    )
+    return CallResult(
+        call=call, session=session, answered=answered, unanswered=unanswered, collected=collected
+    )
 
 
 async def keypad(edge: Edge, *, reply_timeout: float, out: Printer = stdout_printer) -> None:

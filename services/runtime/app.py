@@ -16,6 +16,7 @@ from contracts import topology as t
 from contracts.events import CallEnded, CallEvent, parse_event
 from contracts.replies import Reply
 from services.runtime import broker
+from services.runtime.control import Control, start_control
 from services.runtime.dispatch import Dispatcher
 from services.runtime.http import http_server
 from services.runtime.metrics import Metrics
@@ -35,6 +36,7 @@ class RunningService:
     consumer_tag: str
     metrics: Metrics
     link: broker.LinkState
+    control: Control
     http_port: int | None = None
 
     def readiness(self) -> str | None:
@@ -94,16 +96,18 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
         )
         handled = {o: metrics.messages_handled.labels(service.name, o.value) for o in Outcome}
         tag = await queue.consume(runner)
+        control = await start_control(channel, service)
     except BaseException:
         await connection.close()
         raise
     log.info("%s consuming %s (%d bindings)", service.name, queue.name, len(service.bindings))
-    return RunningService(service, connection, queue, runner, tag, metrics, link)
+    return RunningService(service, connection, queue, runner, tag, metrics, link, control)
 
 
 async def _stop(running: RunningService, *, timeout: float) -> None:
     # Stop taking new deliveries, let in-flight ones finish (and ack), then close;
     # anything unacked at close is redelivered to another consumer by the broker.
+    await running.control.stop()
     try:
         await running.queue.cancel(running.consumer_tag)
     except Exception:

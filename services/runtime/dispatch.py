@@ -6,10 +6,12 @@ exception raised) here, and replies leave through the `send_reply` callable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from contracts.base import utcnow
@@ -39,6 +41,31 @@ class EndedCalls:
         return call_id in self._ids
 
 
+class CallLocks:
+    """One lock per call with events in flight: a call's events are handled one at a time,
+    in arrival order (asyncio locks are fair), while other calls proceed."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, call_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(call_id, (asyncio.Lock(), 0))
+        self._locks[call_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[call_id]
+            if users == 1:
+                del self._locks[call_id]
+            else:
+                self._locks[call_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -53,8 +80,13 @@ class Dispatcher:
         self._max_age = max_age if service.interactive else None
         self._observe = observe_duration
         self.ended = EndedCalls()
+        self.locks = CallLocks()
 
     async def __call__(self, event: CallEvent) -> Outcome:
+        async with self.locks.hold(event.call_id):
+            return await self._dispatch(event)
+
+    async def _dispatch(self, event: CallEvent) -> Outcome:
         service = self._service
         if isinstance(event, CallEnded) and service.interactive:
             self.ended.add(event.call_id)

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import topology as t
-from contracts.events import CallEvent
-from contracts.keys import key_routing_key
+from contracts.events import CallEvent, input_routing_key
+from contracts.keys import key_of_word, key_routing_key
 from contracts.replies import Action
+from services.runtime.directory import ServiceDirectory
 
 Handler = Callable[[Any], Awaitable[Sequence[Action] | None]]
 
@@ -38,6 +39,11 @@ def unrouted() -> list[Binding]:
     return [Binding(t.UNROUTED_EXCHANGE)]
 
 
+def inputs(*names: str) -> list[Binding]:
+    """Digits gathered under these names (see the Gather reply action)."""
+    return [Binding(t.EVENTS_EXCHANGE, input_routing_key(name)) for name in names]
+
+
 def all_events() -> list[Binding]:
     """Every event the edge publishes, presses and call lifecycle alike."""
     return [Binding(t.EVENTS_EXCHANGE, t.ALL_EVENTS_BINDING)]
@@ -51,10 +57,34 @@ class ConsumerService:
     # Interactive services act while the caller waits: stale presses and presses of
     # calls that have ended are not acted on.
     interactive: bool = True
+    # How the menu names this service ("Press 3 for Billing"); defaults to the name.
+    label: str = ""
+    # Set by a service that wants to know what the others serve (the menu).
+    directory: ServiceDirectory | None = None
     accepts: tuple[type[CallEvent], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accepts", accepted_types(self.handler))
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " ").title())
+
+    @property
+    def served_keys(self) -> list[str]:
+        """The keys bound on dtmf.routes: what this service answers."""
+        return [
+            key_of_word(b.routing_key.removeprefix("dtmf."))
+            for b in self.bindings
+            if b.exchange == t.ROUTES_EXCHANGE
+        ]
+
+    @property
+    def served_inputs(self) -> list[str]:
+        prefix = input_routing_key("")
+        return [
+            b.routing_key.removeprefix(prefix)
+            for b in self.bindings
+            if b.exchange == t.EVENTS_EXCHANGE and b.routing_key.startswith(prefix)
+        ]
 
 
 def accepted_types(handler: Handler) -> tuple[type[CallEvent], ...]:

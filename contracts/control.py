@@ -1,0 +1,32 @@
+"""The control plane: services announce what they serve, so the menu can say it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.base import Message, new_id
+
+CONTROL_EXCHANGE = "dtmf.control"  # topic
+ANNOUNCE_ROUTING_KEY = "service.announce"
+DISCOVER_ROUTING_KEY = "service.discover"
+
+
+class ServiceAnnouncement(Message):
+    """A service instance is up (again every interval) or going down."""
+
+    type: Literal["service_announcement"] = "service_announcement"
+    service: str = Field(min_length=1, max_length=100)
+    instance: str = Field(default_factory=new_id)
+    label: str = Field(min_length=1, max_length=100, description="How the menu names it.")
+    keys: list[str] = Field(default_factory=list, description="Keys it answers.")
+    inputs: list[str] = Field(default_factory=list, description="Gathered inputs it takes.")
+    status: Literal["up", "down"] = "up"
+    valid_for_s: float = Field(default=90.0, gt=0, description="Forget it after this silence.")
+
+
+class Discover(Message):
+    """Asks every service to announce itself now (sent by a menu that just started)."""
+
+    type: Literal["discover"] = "discover"

@@ -1,0 +1,115 @@
+"""The control plane adapter: announce this service, and feed a directory if it has one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+from pydantic import ValidationError
+
+from contracts import topology as t
+from contracts.base import Message
+from contracts.control import (
+    ANNOUNCE_ROUTING_KEY,
+    CONTROL_EXCHANGE,
+    DISCOVER_ROUTING_KEY,
+    Discover,
+    ServiceAnnouncement,
+)
+from services.runtime.service import ConsumerService
+
+log = logging.getLogger(__name__)
+
+ANNOUNCE_EVERY_S = 30.0
+
+
+class Control:
+    def __init__(
+        self, exchange: AbstractExchange, announcement: ServiceAnnouncement | None
+    ) -> None:
+        self._exchange = exchange
+        self._announcement = announcement
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def _send(self, message: Message, routing_key: str) -> None:
+        await self._exchange.publish(
+            aio_pika.Message(body=message.model_dump_json().encode(), content_type=t.CONTENT_TYPE),
+            routing_key=routing_key,
+        )
+
+    async def discover(self) -> None:
+        await self._send(Discover(), DISCOVER_ROUTING_KEY)
+
+    async def announce(self) -> None:
+        if self._announcement is not None:
+            await self._send(self._announcement, ANNOUNCE_ROUTING_KEY)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(ANNOUNCE_EVERY_S)
+            try:
+                await self.announce()
+            except Exception:
+                log.warning("could not announce; will try again", exc_info=True)
+
+    def start_ticking(self) -> None:
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._announcement is not None:
+            with contextlib.suppress(Exception):  # best effort: expiry covers a lost "down"
+                down = self._announcement.model_copy(update={"status": "down"})
+                await self._send(down, ANNOUNCE_ROUTING_KEY)
+
+
+async def start_control(channel: AbstractChannel, service: ConsumerService) -> Control:
+    exchange = await channel.declare_exchange(
+        CONTROL_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    announcement = None
+    if service.served_keys or service.served_inputs:
+        announcement = ServiceAnnouncement(
+            service=service.name,
+            label=service.label,
+            keys=service.served_keys,
+            inputs=service.served_inputs,
+            valid_for_s=3 * ANNOUNCE_EVERY_S,
+        )
+    control = Control(exchange, announcement)
+    if announcement is not None:
+        await _subscribe(channel, exchange, DISCOVER_ROUTING_KEY, lambda _: control.announce())
+    if service.directory is not None:
+        directory = service.directory
+
+        async def learn(body: bytes) -> None:
+            directory.update(ServiceAnnouncement.model_validate_json(body))
+
+        await _subscribe(channel, exchange, ANNOUNCE_ROUTING_KEY, learn)
+        await control.discover()
+    await control.announce()
+    control.start_ticking()
+    return control
+
+
+async def _subscribe(
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    routing_key: str,
+    on_body: Callable[[bytes], Awaitable[None]],
+) -> None:
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, routing_key=routing_key)
+
+    async def receive(message: AbstractIncomingMessage) -> None:
+        try:
+            await on_body(message.body)
+        except ValidationError as error:
+            log.warning("ignoring a malformed control message: %s", error)
+
+    await queue.consume(receive, no_ack=True)
