@@ -11,6 +11,7 @@ from contracts.replies import Reply, parse_reply
 from services.edge.edge import Edge
 from services.edge.publisher import BufferingPublisher
 from services.runtime import broker
+from services.runtime.app import bounded
 from services.runtime.http import http_server
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome, Runner
@@ -87,8 +88,8 @@ async def running_edge(
         finally:
             for call in edge.calls:
                 await edge.end_call(call, reason="edge_shutdown")
-            await queue.cancel(tag)
+            await bounded(queue.cancel(tag), what="edge: cancel reply consumer", timeout=2)
             await runner.drained(timeout=settings.shutdown_timeout_s)
             await publisher.stop(timeout=settings.shutdown_timeout_s)
     finally:
-        await connection.close()
+        await bounded(connection.close(), what="edge: close", timeout=5)

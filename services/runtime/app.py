@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -107,15 +107,22 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
 async def _stop(running: RunningService, *, timeout: float) -> None:
     # Stop taking new deliveries, let in-flight ones finish (and ack), then close;
     # anything unacked at close is redelivered to another consumer by the broker.
-    await running.control.stop()
-    try:
-        await running.queue.cancel(running.consumer_tag)
-    except Exception:
-        log.warning("%s: could not cancel consumer cleanly", running.service.name, exc_info=True)
+    # Every step is bounded: with the broker away, a robust channel would wait for it.
+    name = running.service.name
+    await bounded(running.control.stop(), what=f"{name}: announce going down", timeout=2)
+    await bounded(running.queue.cancel(running.consumer_tag), what=f"{name}: cancel", timeout=2)
     if not await running.runner.drained(timeout=timeout):
-        log.warning("%s: drain bound of %.1fs reached; closing", running.service.name, timeout)
-    await running.connection.close()
-    log.info("%s stopped", running.service.name)
+        log.warning("%s: drain bound of %.1fs reached; closing", name, timeout)
+    await bounded(running.connection.close(), what=f"{name}: close", timeout=5)
+    log.info("%s stopped", name)
+
+
+async def bounded(step: Awaitable[object], *, what: str, timeout: float) -> None:
+    """Run one shutdown step; log and go on when it fails or takes too long."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except Exception as error:  # TimeoutError included
+        log.warning("%s did not complete: %r", what, error)
 
 
 @asynccontextmanager

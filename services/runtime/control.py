@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -60,12 +59,12 @@ class Control:
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def stop(self) -> None:
+        """Say "down" if the broker takes it promptly; expiry covers a lost one."""
         if self._ticker is not None:
             self._ticker.cancel()
         if self._announcement is not None:
-            with contextlib.suppress(Exception):  # best effort: expiry covers a lost "down"
-                down = self._announcement.model_copy(update={"status": "down"})
-                await self._send(down, ANNOUNCE_ROUTING_KEY)
+            down = self._announcement.model_copy(update={"status": "down"})
+            await self._send(down, ANNOUNCE_ROUTING_KEY)
 
 
 async def start_control(channel: AbstractChannel, service: ConsumerService) -> Control:
