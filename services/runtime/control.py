@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +25,7 @@ from services.runtime.service import ConsumerService
 log = logging.getLogger(__name__)
 
 ANNOUNCE_EVERY_S = 30.0
+DISCOVERY_WAIT_S = 1.0
 
 
 class Control:
@@ -85,12 +87,17 @@ async def start_control(channel: AbstractChannel, service: ConsumerService) -> C
         await _subscribe(channel, exchange, DISCOVER_ROUTING_KEY, lambda _: control.announce())
     if service.directory is not None:
         directory = service.directory
+        heard = asyncio.Event()
 
         async def learn(body: bytes) -> None:
             directory.update(ServiceAnnouncement.model_validate_json(body))
+            heard.set()
 
         await _subscribe(channel, exchange, ANNOUNCE_ROUTING_KEY, learn)
         await control.discover()
+        # Running services answer within milliseconds; don't take calls knowing nothing.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(heard.wait(), DISCOVERY_WAIT_S)
     await control.announce()
     control.start_ticking()
     return control

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from contracts.control import ServiceAnnouncement
 from contracts.keys import KEYS
 
+# How menus list choices: 1 to 9, then 0 (the operator, by habit), then the rest.
+SPEAKING_ORDER = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0", *KEYS[10:])
+
 
 @dataclass(frozen=True)
 class Offer:
@@ -37,7 +40,7 @@ class ServiceDirectory:
         for announcement, _ in sorted(self._live.values(), key=lambda v: v[0].service):
             for key in announcement.keys:
                 labels.setdefault(key, announcement.label)
-        return [Offer(key, labels[key]) for key in KEYS if key in labels]
+        return [Offer(key, labels[key]) for key in SPEAKING_ORDER if key in labels]
 
 
 SPOKEN = {"*": "star", "#": "hash"}
