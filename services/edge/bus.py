@@ -51,6 +51,7 @@ async def running_edge(
             publisher=publisher,
             metrics=metrics,
             reply_timeout_s=settings.reply_timeout_s,
+            barge_in=settings.barge_in,
         )
 
         handled = {o: metrics.messages_handled.labels(name, o.value) for o in Outcome}

@@ -29,6 +29,7 @@ ENV_VARS = (
     "DTMF_HTTP_PORT",
     "DTMF_PUBLISH_BUFFER",
     "DTMF_PUBLISH_TIMEOUT_S",
+    "DTMF_BARGE_IN",
 )
 
 
@@ -62,6 +63,17 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
 def default_edge_id() -> str:
     # Unique per process: two edges on one host must not share a reply queue.
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -85,6 +97,8 @@ class Settings:
     # Edge: events held while the broker is away, and how long to wait for a confirm.
     publish_buffer: int = 10_000
     publish_timeout_s: float = 5.0
+    # Edge: a key press interrupts the agent's speech even outside a gather.
+    barge_in: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,4 +118,5 @@ class Settings:
             http_port=_int(env, "DTMF_HTTP_PORT", 8000, minimum=-1),
             publish_buffer=_int(env, "DTMF_PUBLISH_BUFFER", 10_000, minimum=1),
             publish_timeout_s=_float(env, "DTMF_PUBLISH_TIMEOUT_S", 5.0),
+            barge_in=_bool(env, "DTMF_BARGE_IN", False),
         )
