@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, SettingsError
 
 
 def _run_service(args: argparse.Namespace) -> int:
@@ -104,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return code
 
 

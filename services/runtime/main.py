@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
 from collections.abc import Callable
 
 from services.runtime.app import serve
 from services.runtime.lifecycle import setup_logging, stop_on_signals
 from services.runtime.service import ConsumerService
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ async def run(name: str, settings: Settings) -> None:
 
 
 def main(name: str) -> int:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
     setup_logging(settings.log_level)
     asyncio.run(run(name, settings))
     return 0
