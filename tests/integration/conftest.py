@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +22,7 @@ from services.runtime.service import ConsumerService
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
+from tests.integration.private_broker import PrivateBroker
 
 Inbox = asyncio.Queue[AbstractIncomingMessage]
 STANDARD = (sales.build, support.build, menu.build, calllog.build)
@@ -38,6 +39,17 @@ class System:
     async def start_edge(self, edge_id: str) -> Edge:
         settings = replace(self.settings, edge_id=edge_id)
         return await self.stack.enter_async_context(running_edge(settings))
+
+
+@pytest.fixture
+def broker() -> Iterator[PrivateBroker]:
+    """A RabbitMQ node of this test's own, which the test may stop and start."""
+    node = PrivateBroker()
+    node.start()
+    try:
+        yield node
+    finally:
+        node.remove()
 
 
 @pytest.fixture

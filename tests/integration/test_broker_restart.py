@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -26,16 +25,6 @@ from services.support import service as support
 from tests.integration.private_broker import PrivateBroker
 
 KEYS = ["1", "9", "2", "0", "*", "#", "5"]
-
-
-@pytest.fixture
-def broker() -> Iterator[PrivateBroker]:
-    node = PrivateBroker()
-    node.start()
-    try:
-        yield node
-    finally:
-        node.remove()
 
 
 class Tally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
@@ -82,16 +81,6 @@ async def test_metrics_follow_a_simulated_call(settings: Settings) -> None:
     for name in METRIC_NAMES:
         assert any(n == name or n.startswith(name + "_") for n in exposed), name
     assert not any("call" in key for _, labels in at_edge for key, _ in labels)
-
-
-@pytest.fixture
-def broker() -> Iterator[PrivateBroker]:
-    node = PrivateBroker()
-    node.start()
-    try:
-        yield node
-    finally:
-        node.remove()
 
 
 @pytest.mark.timeout(120)
