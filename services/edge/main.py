@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 from contracts.keys import InvalidKey
 from services.edge.bus import running_edge
+from services.edge.edge import Edge
 from services.edge.simulator import keypad, parse_keys, scripted_call
 from services.runtime.lifecycle import setup_logging, stop_on_signals
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, default_edge_id
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--calls", type=int, default=1, help="simulator: run this many scripted calls at once"
+    )
+    parser.add_argument(
+        "--register",
+        action="store_true",
+        help="videosdk: register as a worker and serve every call VideoSDK dispatches "
+        "(each in its own process); without it, join VIDEOSDK_ROOM_ID and serve that call",
     )
 
 
@@ -61,9 +71,25 @@ async def run_videosdk(settings: Settings) -> int:
         return await serve(edge, stop=stop)
 
 
+def job_edge(settings: Settings) -> AbstractAsyncContextManager[Edge]:
+    """The edge of one VideoSDK job process: its own id (so its own reply queue) and no
+    HTTP server (job processes would fight over the port)."""
+    return running_edge(replace(settings, edge_id=default_edge_id(), http_port=-1))
+
+
+def run_videosdk_worker(settings: Settings) -> int:
+    from services.edge.videosdk_source import run_worker
+
+    # A partial of a module-level function: the SDK pickles it into each job's process.
+    run_worker(functools.partial(job_edge, settings), register=True)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
+    if args.source == "videosdk" and args.register:
+        return run_videosdk_worker(settings)
     if args.source == "videosdk":
         return asyncio.run(run_videosdk(settings))
     return asyncio.run(run_simulator(settings, keys=args.keys, calls=args.calls))

@@ -45,7 +45,8 @@ SETTINGS_ENV = K8S / "base" / "settings.env"
 K8S_VERSIONS = ("1.29", "1.35")
 
 EDGE = "edge"
-EDGE_ARGS = ["edge", "--source", "videosdk"]
+# Register mode: the worker serves every call VideoSDK dispatches, not one room.
+EDGE_ARGS = ["edge", "--source", "videosdk", "--register"]
 POD_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 AMQP_SECRET = ("dtmf-bus-amqp", "url")
