@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import functools
 import logging
+import threading
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 
@@ -13,7 +14,9 @@ from contracts.keys import InvalidKey
 from services.edge.bus import running_edge
 from services.edge.edge import Edge
 from services.edge.simulator import keypad, parse_keys, scripted_call
+from services.runtime.http import http_server
 from services.runtime.lifecycle import setup_logging, stop_on_signals
+from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings, default_edge_id
 
 log = logging.getLogger(__name__)
@@ -77,9 +80,20 @@ def job_edge(settings: Settings) -> AbstractAsyncContextManager[Edge]:
     return running_edge(replace(settings, edge_id=default_edge_id(), http_port=-1))
 
 
+async def _worker_http(settings: Settings) -> None:
+    # The SDK's worker owns the main thread's loop; probes still need an answer.
+    async with http_server(
+        Metrics(), lambda: None, host=settings.http_host, port=settings.http_port
+    ):
+        await asyncio.Event().wait()
+
+
 def run_videosdk_worker(settings: Settings) -> int:
     from services.edge.videosdk_source import run_worker
 
+    threading.Thread(
+        target=asyncio.run, args=(_worker_http(settings),), name="http", daemon=True
+    ).start()
     # A partial of a module-level function: the SDK pickles it into each job's process.
     run_worker(functools.partial(job_edge, settings), register=True)
     return 0
