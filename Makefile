@@ -6,13 +6,15 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 
-.PHONY: help install broker promtool deploy-tools deploy new-consumer demo run test test-unit test-integration test-e2e lint format schemas clean
+.PHONY: help install broker promtool deploy-tools deploy new-consumer bench bench-scaling demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
 	@echo "make run    - set up, start every service and a keypad in this terminal"
 	@echo "make test   - set up, then unit, integration (real RabbitMQ) and e2e tests"
 	@echo "make lint   - ruff and mypy (strict on contracts/ and services/)"
+	@echo "make bench  - benchmark this machine: latency at 1,000 calls, saturation vs an aio-pika baseline"
+	@echo "make bench-scaling - the same plus 100 / 1,000 / 5,000 calls"
 	@echo "make schemas - regenerate contracts/schemas/*.json from the models"
 	@echo "make deploy OVERLAY=dev|prod - kubectl apply -k the overlay to the current context"
 	@echo "make new-consumer NAME=billing KEYS=3 - scaffold a consumer service (quote * and #)"
@@ -58,6 +60,12 @@ test-integration: install broker
 
 test-e2e: install broker
 	$(PY) -m pytest tests/e2e
+
+bench: install broker
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-scaling: install broker
+	$(PY) -m bench --scaling $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,210 @@
+"""The benchmark's result document as text tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        # first column left-aligned (names), numbers right-aligned
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])]) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _load(p: dict[str, Any]) -> str:
+    if p["kind"] == "open":
+        return f"{p['calls']} calls / {p['interval_s']:g}s"
+    return f"C={p['calls']}"
+
+
+def _main_rows(phases: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for p in phases:
+        lat = p["latency_ms"]
+        rows.append(
+            [
+                p["name"],
+                _load(p),
+                p["presses_per_s"],
+                p["replies_per_s"],
+                lat["p50"],
+                lat["p90"],
+                lat["p99"],
+                lat["max"],
+                p["lost"] + p["errors"],
+                (p["schedule_lag_ms"] or {}).get("p99"),
+                f"{p['machine_cpu_pct']:.0f}%",
+                f"{p.get('other_cpu_pct', 0):.0f}%",
+            ]
+        )
+    return rows
+
+
+MAIN_HEADERS = (
+    "phase",
+    "load",
+    "presses/s",
+    "replies/s",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "lost",
+    "lag p99 ms",
+    "machine CPU",
+    "not ours",
+)
+
+
+def render(doc: dict[str, Any]) -> str:
+    out: list[str] = []
+    phases = list(doc["phases"].values())
+    scaling = doc.get("scaling") or []
+    machine = doc["machine"]
+    out.append(
+        f"dtmf-bus benchmark  {doc['started_at']}  {machine['cores']} cores, "
+        f"Python {machine['python']}, aio-pika {machine['aio_pika']}, "
+        f"RabbitMQ {machine.get('rabbitmq') or '?'}\n"
+    )
+    out.append("press -> reply applied, measured at the edge (lost = no reply within timeout)\n")
+    shown = phases + [p for p in scaling if all(p is not q for q in phases)]
+    out.append(table(MAIN_HEADERS, _main_rows(shown)))
+    out.append(
+        "(machine CPU: 200% = both cores; not ours: CPU of processes outside the benchmark)\n"
+    )
+    noisy = [p["name"] for p in shown if (p.get("other_cpu_pct") or 0) > 20]
+    if noisy:
+        out.append(f"WARNING: other work ran on the machine during {', '.join(noisy)}\n")
+
+    out.append("\nper process (CPU % of one core; CPU us per reply; peak RSS in the window)\n")
+    rows = []
+    for p in shown:
+        for name, u in p["processes"].items():
+            rows.append(
+                [
+                    f"{p['name']} {name}",
+                    u["cpu_s"],
+                    u["cpu_pct"],
+                    u["cpu_us_per_reply"],
+                    u["peak_rss_mb"],
+                ]
+            )
+        if p.get("cpu_us_per_reply") is not None:
+            rows.append([f"{p['name']} (all)", None, None, p["cpu_us_per_reply"], None])
+    out.append(table(("phase process", "CPU s", "CPU %", "CPU us/reply", "peak RSS MB"), rows))
+
+    mem_rows = []
+    for p in shown:
+        m = p.get("edge_memory")
+        if m:
+            mem_rows.append(
+                [
+                    p["name"],
+                    m["live_calls"],
+                    m["traced_bytes_per_call"],
+                    m["rss_delta_bytes_per_call"],
+                    m["rss_under_load_bytes_per_call"],
+                ]
+            )
+    if mem_rows:
+        out.append("\nedge memory per live call (bytes)\n")
+        out.append(
+            table(
+                ("phase", "live calls", "heap (tracemalloc)", "RSS delta", "RSS delta under load"),
+                mem_rows,
+            )
+        )
+
+    services = set(doc.get("services") or ())
+    if scaling:
+        out.append(
+            f"\nscaling: open loop, one press per call every {scaling[0]['interval_s']:g} s\n"
+        )
+        srows = []
+        for p in scaling:
+            procs = p["processes"]
+            edge_cpu = sum(u["cpu_pct"] for n, u in procs.items() if n.startswith("edge"))
+            svc_cpu = sum(u["cpu_pct"] for n, u in procs.items() if n in services)
+            broker = procs.get("rabbitmq", {}).get("cpu_pct")
+            mem = p.get("edge_memory") or {}
+            srows.append(
+                [
+                    p["calls"],
+                    p["presses_per_s"],
+                    p["replies_per_s"],
+                    p["latency_ms"]["p50"],
+                    p["latency_ms"]["p99"],
+                    p["latency_ms"]["max"],
+                    p["lost"] + p["errors"],
+                    f"{edge_cpu:.0f}%",
+                    f"{svc_cpu:.0f}%",
+                    f"{broker:.0f}%" if broker is not None else "-",
+                    f"{p['machine_cpu_pct']:.0f}%",
+                    mem.get("rss_under_load_bytes_per_call"),
+                ]
+            )
+        out.append(
+            table(
+                (
+                    "calls",
+                    "presses/s",
+                    "replies/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "max ms",
+                    "lost",
+                    "edge CPU",
+                    "services CPU",
+                    "broker CPU",
+                    "machine CPU",
+                    "edge B/call",
+                ),
+                srows,
+            )
+        )
+
+    s = doc["summary"]
+    out.append("\nsummary\n")
+    if s["ratio_to_baseline"] is not None:
+        out.append(
+            f"  saturation (closed loop): {s['saturation_replies_per_s']:,.0f} replies/s = "
+            f"{s['ratio_to_baseline']:.2f}x the baseline's {s['baseline_replies_per_s']:,.0f}/s\n"
+        )
+    elif s["saturation_replies_per_s"] is not None:
+        out.append(f"  saturation (closed loop): {s['saturation_replies_per_s']:,.0f} replies/s\n")
+    if s.get("cpu_ratio_to_baseline") is not None:
+        out.append(
+            f"  CPU per reply: baseline / system = {s['cpu_ratio_to_baseline']:.2f} "
+            "(the ratio on an otherwise idle machine, both CPU-bound)\n"
+        )
+    out.append(f"  lost presses: {s['lost_presses']}, failed presses: {s['failed_presses']}\n")
+    for name, t in s["targets"].items():
+        out.append(
+            f"  target {name}: {t['target']}, measured {t['measured']} -> "
+            f"{'met' if t['met'] else 'MISSED'}\n"
+        )
+    for name, reason in (doc.get("failed_phases") or {}).items():
+        out.append(f"  phase {name} FAILED: {reason.splitlines()[0]}\n")
+    if not doc.get("services_stopped_cleanly", True):
+        out.append("  WARNING: a service did not stop cleanly (see --keep-logs)\n")
+    return "".join(out)

@@ -1,0 +1,118 @@
+"""What every load worker process (edge load generator, baseline driver) shares.
+
+The bench driver talks to a worker over its stdin/stdout, one JSON object per line:
+
+    worker -> {"event": "ready", ...}     set up (connected, calls started): waiting
+    driver -> {"start": T, "warmup": W, "duration": D}   T on the shared CLOCK_MONOTONIC
+    worker -> {"event": "measured"}      the window [T+W, T+W+D] is over, replies drained
+    worker -> {"event": "done"}          torn down; its result file is written
+
+so every worker starts its load at the same instant and the driver reads each process's
+CPU time at the window's edges. Anything else a worker prints goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def announce(event: str, **data: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **data}) + "\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True)
+class Go:
+    start: float  # time.monotonic() at which the load starts
+    warmup: float
+    duration: float
+
+    @property
+    def window_start(self) -> float:
+        return self.start + self.warmup
+
+    @property
+    def window_end(self) -> float:
+        return self.start + self.warmup + self.duration
+
+
+async def wait_for_go() -> Go:
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if not line:
+        raise SystemExit("bench worker: the driver closed stdin before go")
+    msg = json.loads(line)
+    return Go(float(msg["start"]), float(msg["warmup"]), float(msg["duration"]))
+
+
+async def sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+@dataclass
+class Recorder:
+    """Counts every press; keeps latencies of the presses made inside the window."""
+
+    go: Go
+    presses: int = 0  # made inside the window
+    replies: int = 0  # answered, of those
+    lost: int = 0  # no reply within the reply timeout (whenever made, warm-up included)
+    errors: int = 0  # the press itself raised (e.g. publish failed)
+    total_presses: int = 0
+    latency_us: array[int] = field(default_factory=lambda: array("q"))
+    lag_us: array[int] = field(default_factory=lambda: array("q"))
+    # when each answered press was made, ms into the window (for the per-second timeline)
+    at_ms: array[int] = field(default_factory=lambda: array("q"))
+
+    def in_window(self, t0: float) -> bool:
+        return self.go.window_start <= t0 < self.go.window_end
+
+    def answered(self, t0: float, t1: float, lag: float | None = None) -> None:
+        self.total_presses += 1
+        if self.in_window(t0):
+            self.presses += 1
+            self.replies += 1
+            self.latency_us.append(int((t1 - t0) * 1e6))
+            self.at_ms.append(int((t0 - self.go.window_start) * 1e3))
+            if lag is not None:
+                self.lag_us.append(int(lag * 1e6))
+
+    def unanswered(self, t0: float, *, error: bool = False) -> None:
+        self.total_presses += 1
+        if error:
+            self.errors += 1
+        else:
+            self.lost += 1
+        if self.in_window(t0):
+            self.presses += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "presses": self.presses,
+            "replies": self.replies,
+            "lost": self.lost,
+            "errors": self.errors,
+            "total_presses": self.total_presses,
+            "latency_us": self.latency_us.tolist(),
+            "lag_us": self.lag_us.tolist(),
+            "at_ms": self.at_ms.tolist(),
+        }
+
+
+def write_result(path: str, result: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(result))
+
+
+def key_mix(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise SystemExit("bench: --keys needs at least one key")
+    return keys
