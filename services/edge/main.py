@@ -14,6 +14,7 @@ from contracts.keys import InvalidKey
 from services.edge.bus import running_edge
 from services.edge.edge import Edge
 from services.edge.simulator import keypad, parse_keys, scripted_call
+from services.runtime import lifecycle
 from services.runtime.http import http_server
 from services.runtime.lifecycle import setup_logging, stop_on_signals
 from services.runtime.metrics import Metrics
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         return run_videosdk_worker(settings)
     if args.source == "videosdk":
         return asyncio.run(run_videosdk(settings))
-    return asyncio.run(run_simulator(settings, keys=args.keys, calls=args.calls))
+    return lifecycle.run(run_simulator(settings, keys=args.keys, calls=args.calls))
 
 
 def main() -> int:

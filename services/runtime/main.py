@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import sys
 from collections.abc import Callable
 
+from services.runtime import lifecycle
 from services.runtime.app import serve
 from services.runtime.lifecycle import setup_logging, stop_on_signals
 from services.runtime.service import ConsumerService
@@ -40,5 +40,5 @@ def main(name: str) -> int:
         sys.stderr.write(f"error: {error}\n")
         return 2
     setup_logging(settings.log_level)
-    asyncio.run(run(name, settings))
+    lifecycle.run(run(name, settings))
     return 0
