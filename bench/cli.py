@@ -138,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--edge-loop",
         choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="event loop of the load generator processes (the edge)",
+        default="uvloop",
+        help="event loop of the load generator processes (the edge; uvloop, as the edge runs)",
     )
     p.add_argument(
         "--baseline-loop",
