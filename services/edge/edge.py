@@ -11,16 +11,18 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.base import new_id, utcnow
 from contracts.events import AnyEvent, CallEnded, CallStarted, GatheredInput, GatherEnd, KeyPress
 from contracts.replies import Gather, Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
 from services.edge.gather import Gathering
-from services.runtime.broker import LinkState
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome
+
+if TYPE_CHECKING:  # the core stays free of aio-pika; the adapter sets the link
+    from services.runtime.broker import LinkState
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,28 +16,12 @@ from datetime import timedelta
 from contracts.base import utcnow
 from contracts.events import CallEnded, CallEvent, KeyPress
 from contracts.replies import Reply
-from services.runtime.runner import BadMessage, Expired, Outcome
+from services.runtime.runner import BadMessage, Expired, Outcome, RecentIds
 from services.runtime.service import ConsumerService
 
 log = logging.getLogger(__name__)
 
 SendReply = Callable[[Reply, str], Awaitable[None]]
-
-
-class EndedCalls:
-    """Bounded memory of calls that have ended, so their late presses are not acted on."""
-
-    def __init__(self, *, size: int = 100_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def add(self, call_id: str) -> None:
-        self._ids[call_id] = None
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
-
-    def __contains__(self, call_id: str) -> bool:
-        return call_id in self._ids
 
 
 class CallLocks:
@@ -79,7 +62,7 @@ class Dispatcher:
         self._send_reply = send_reply
         self._max_age = max_age if service.interactive else None
         self._observe = observe_duration
-        self.ended = EndedCalls()
+        self.ended = RecentIds(size=100_000)
         self.locks = CallLocks()
 
     async def __call__(self, event: CallEvent) -> Outcome:

@@ -47,9 +47,10 @@ class Expired(BadMessage):
 
 
 class RecentIds:
-    """Bounded memory of handled ids, so a redelivered message is not acted on twice."""
+    """Bounded memory of ids, oldest forgotten first: ids handled, so a redelivered message
+    is not acted on twice; calls ended, so their late presses are not either."""
 
-    def __init__(self, *, size: int = 50_000) -> None:
+    def __init__(self, *, size: int) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self._size = size
 
@@ -90,7 +91,7 @@ class Runner(Generic[M]):
         self._handle = handle
         self._dead = dead
         self._identify = identify
-        self._recent = RecentIds()
+        self._recent = RecentIds(size=50_000)
         self._max_body_bytes = max_body_bytes
         self._on_outcome = on_outcome
         self._in_flight = 0
