@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,8 +49,14 @@ async def http_server(
         return
     runner = web.AppRunner(build_app(metrics, readiness), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE or port == 0:
+            raise
+        # Several services started by hand on one machine: don't die over a metrics port.
+        log.warning("port %d is in use; serving metrics and health on a free port", port)
+        await web.TCPSite(runner, host, 0).start()
     bound: int = runner.addresses[0][1]
     log.info("metrics and health on http://%s:%d/ (/metrics /healthz /readyz)", host, bound)
     try:
