@@ -157,7 +157,7 @@ class Edge:
         if gathering.spec.barge_in and not gathering.interrupted:
             gathering.interrupted = True
             await call.session.interrupt()
-        reason = gathering.feed(press.key, press.sequence)
+        reason = gathering.feed(press.key)
         if reason is not None:
             await self._finish_gather(call, gathering, reason, completed_by=press.event_id)
         elif not gathering.done and "overall" in gathering.timers:

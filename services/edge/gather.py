@@ -16,14 +16,12 @@ class Gathering:
     spec: Gather
     started_at: datetime = field(default_factory=utcnow)
     digits: list[str] = field(default_factory=list)
-    last_sequence: int = 0
     interrupted: bool = False  # barge-in happens once, on the first press
     done: bool = False
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
-    def feed(self, key: str, sequence: int) -> GatherEnd | None:
+    def feed(self, key: str) -> GatherEnd | None:
         """Take one press; the reason collecting ends with it, or None to go on."""
-        self.last_sequence = sequence
         if self.spec.finish_key is not None and key == self.spec.finish_key:
             return "finish_key"
         self.digits.append(key)
