@@ -25,9 +25,11 @@ class JsonLinesLog:
     A line's handler returns (and its delivery is acked) only after the line is written and
     fdatasync'ed, so a crash of the machine loses no acked event. Lines gather for
     COMMIT_EVERY_S, then go out in one write and one sync, in a thread so the event loop
-    keeps receiving; lines that arrive meanwhile make the next batch. Syncing small batches continuously also keeps the kernel
-    from writing the file back in one burst every few seconds, which stalled the broker's own
-    fsyncs on a shared disk (the benchmark saw 100-200 ms reply stalls every 5 s).
+    keeps receiving; lines that arrive meanwhile make the next batch.
+
+    Syncing small batches continuously also keeps the kernel from writing the file back in
+    one burst every few seconds, which stalled the broker's own fsyncs on a shared disk (the
+    benchmark saw 100-200 ms reply stalls every 5 s).
     """
 
     def __init__(self, path: Path) -> None:

@@ -7,6 +7,7 @@ duplicates, calls the handler and settles the delivery by what happened.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pydantic import ValidationError
 
 from contracts import topology as t
+from services.runtime.acks import AckBatcher
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +94,16 @@ class Runner(Generic[M]):
         self._dead = dead
         self._identify = identify
         self._recent = RecentIds(size=50_000)
+        self._handling: dict[str, asyncio.Future[Outcome]] = {}
         self._max_body_bytes = max_body_bytes
         self._on_outcome = on_outcome
+        self._acks = AckBatcher(name=name)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
+        self._acks.received(message)
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -113,7 +118,9 @@ class Runner(Generic[M]):
     async def drained(self, *, timeout: float) -> bool:
         """Wait for in-flight deliveries to settle; False if the bound ran out first."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+                await self._acks.sent()
         except TimeoutError:
             return False
         return True
@@ -125,12 +132,24 @@ class Runner(Generic[M]):
             await self._dead_letter(message, str(error))
             return Outcome.DEAD_LETTERED
         key = self._identify(decoded) if self._identify else None
-        if key is not None and key in self._recent:
-            log.info("%s: duplicate %s acknowledged without handling", self.name, key)
-            await message.ack()
-            return Outcome.DUPLICATE
+        if key is not None:
+            # A redelivery can arrive while the first delivery is still being handled (its
+            # channel closed under it): wait for that one; if it succeeded, this is a duplicate.
+            while (earlier := self._handling.get(key)) is not None:
+                await asyncio.wait([earlier])
+            if key in self._recent:
+                log.info("%s: duplicate %s acknowledged without handling", self.name, key)
+                self._acks.ack(message)
+                return Outcome.DUPLICATE
+        # Shielded: a closing channel cancels its consumer tasks, but a handler that has
+        # begun (a write, a reply) runs to its end and is remembered as done, so the
+        # redelivery that follows the reconnect is not acted on twice.
+        handling = asyncio.ensure_future(self._handle(decoded))
+        if key is not None:
+            self._handling[key] = handling
+            handling.add_done_callback(functools.partial(self._handled, key))
         try:
-            outcome = await self._handle(decoded)
+            outcome = await asyncio.shield(handling)
         except BadMessage as error:
             await self._dead_letter(message, str(error))
             return Outcome.EXPIRED if isinstance(error, Expired) else Outcome.DEAD_LETTERED
@@ -138,12 +157,19 @@ class Runner(Generic[M]):
             # Possibly transient: redeliver. The quorum queue's delivery limit
             # dead-letters a message that keeps failing.
             log.exception("%s: handler failed on %s; requeueing", self.name, message.message_id)
-            await message.nack(requeue=True)
+            try:
+                await message.nack(requeue=True)
+            finally:
+                self._acks.release(message)
             return Outcome.REQUEUED
-        if key is not None:
-            self._recent.add(key)
-        await message.ack()
+        self._acks.ack(message)
         return outcome
+
+    def _handled(self, key: str, handling: asyncio.Future[Outcome]) -> None:
+        if self._handling.get(key) is handling:
+            del self._handling[key]
+        if not handling.cancelled() and handling.exception() is None:
+            self._recent.add(key)
 
     def _check_and_decode(self, message: AbstractIncomingMessage) -> M:
         if message.content_type not in _ACCEPTED_CONTENT_TYPES:
@@ -190,4 +216,4 @@ class Runner(Generic[M]):
             ),
             routing_key=message.routing_key or "",
         )
-        await message.ack()
+        self._acks.ack(message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,26 +12,57 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
+from contracts import Action, Event
 from contracts import topology as t
-from services.calllog import service as calllog
+from services.calllog.service import JsonLinesLog
 from services.edge.bus import running_edge
 from services.edge.edge import Edge
 from services.menu import service as menu
 from services.runtime.app import running_service
-from services.runtime.service import ConsumerService
+from services.runtime.service import ConsumerService, all_events
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
 from tests.integration.private_broker import PrivateBroker
 
 Inbox = asyncio.Queue[AbstractIncomingMessage]
-STANDARD = (sales.build, support.build, menu.build, calllog.build)
+STANDARD = (sales.build, support.build, menu.build)
+
+
+class WatchedCallLog:
+    """The real call log, plus a way to wait until it has written what a test expects
+    (it acks after a group commit, some milliseconds after the edge got its replies)."""
+
+    def __init__(self, path: Path) -> None:
+        self._sink = JsonLinesLog(path)
+        self.written: list[Event] = []
+        self._changed = asyncio.Condition()
+
+    def service(self) -> ConsumerService:
+        return ConsumerService(
+            name="calllog", bindings=all_events(), handler=self.write, interactive=False
+        )
+
+    async def write(self, event: Event) -> list[Action]:
+        result = await self._sink.write(event)
+        async with self._changed:
+            self.written.append(event)
+            self._changed.notify_all()
+        return result
+
+    async def until(self, done: Callable[[list[Event]], bool], *, timeout: float) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: done(self.written))
+
+    async def contain(self, ids: set[str], *, timeout: float) -> None:
+        await self.until(lambda written: ids <= {e.event_id for e in written}, timeout=timeout)
 
 
 @dataclass
 class System:
     settings: Settings
     stack: AsyncExitStack
+    calllog: WatchedCallLog
 
     async def start_service(self, service: ConsumerService) -> None:
         await self.stack.enter_async_context(running_service(service, self.settings))
@@ -68,9 +99,10 @@ def settings(amqp_url: str, tmp_path: Path) -> Settings:
 async def system(settings: Settings) -> AsyncIterator[System]:
     """The standard services running; edges are started by each test."""
     async with AsyncExitStack() as stack:
-        sys_ = System(settings=settings, stack=stack)
+        sys_ = System(settings=settings, stack=stack, calllog=WatchedCallLog(settings.calllog_path))
         for build in STANDARD:
             await sys_.start_service(build(settings))
+        await sys_.start_service(sys_.calllog.service())
         yield sys_
 
 

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from contracts import Action, Event, KeyPress
-from services.calllog.service import JsonLinesLog
+from contracts import KeyPress
 from services.edge.bus import running_edge
 from services.edge.calls import Call
 from services.edge.edge import Edge
 from services.edge.simulator import SimulatedSession
 from services.menu import service as menu
 from services.runtime.app import running_service
-from services.runtime.service import ConsumerService, all_events
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
+from tests.integration.conftest import WatchedCallLog
 from tests.integration.private_broker import PrivateBroker
 
 KEYS = ["1", "9", "2", "0", "*", "#", "5"]
@@ -47,26 +46,6 @@ class Tally:
     async def reach(self, total: int, *, timeout: float) -> None:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: self.said >= total)
-
-
-class LoggedIds:
-    """The real call log, plus a way to wait until given event ids are in it."""
-
-    def __init__(self, path: Path) -> None:
-        self._sink = JsonLinesLog(path)
-        self.seen: set[str] = set()
-        self._changed = asyncio.Condition()
-
-    async def write(self, event: Event) -> list[Action]:
-        result = await self._sink.write(event)
-        async with self._changed:
-            self.seen.add(event.event_id)
-            self._changed.notify_all()
-        return result
-
-    async def contain(self, ids: set[str], *, timeout: float) -> None:
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: ids <= self.seen)
 
 
 async def caller(
@@ -128,17 +107,14 @@ async def test_broker_restart_loses_and_doubles_nothing(
         reply_timeout_s=120,
         shutdown_timeout_s=5,
     )
-    log = LoggedIds(settings.calllog_path)
+    log = WatchedCallLog(settings.calllog_path)
     tally = Tally()
     accepted: list[KeyPress] = []
     stop = asyncio.Event()
     async with AsyncExitStack() as stack:
         for build in (sales.build, support.build, menu.build):
             await stack.enter_async_context(running_service(build(settings), settings))
-        calllog = ConsumerService(
-            name="calllog", bindings=all_events(), handler=log.write, interactive=False
-        )
-        await stack.enter_async_context(running_service(calllog, settings))
+        await stack.enter_async_context(running_service(log.service(), settings))
         edge = await stack.enter_async_context(running_edge(settings))
         callers = [
             asyncio.create_task(caller(edge, tally, stop, accepted, f"c{n}")) for n in range(4)

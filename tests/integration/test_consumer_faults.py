@@ -23,7 +23,7 @@ from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from tests.integration import scripted_service
-from tests.integration.conftest import System, publish_raw, tap
+from tests.integration.conftest import System, WatchedCallLog, publish_raw, tap
 from tests.support import RecordingSession
 
 SERVICE = f"{scripted_service.__name__}:build"
@@ -120,7 +120,9 @@ async def test_presses_older_than_the_bound_expire_instead_of_being_answered_lat
     impatient: Settings,
 ) -> None:
     async with AsyncExitStack() as stack:
-        system = System(settings=impatient, stack=stack)
+        system = System(
+            settings=impatient, stack=stack, calllog=WatchedCallLog(impatient.calllog_path)
+        )
         edge = await system.start_edge("edge-stale")
         async with running_service(sales.build(impatient), impatient):
             pass  # sales declared its queue and bindings, then stopped: no consumer now

@@ -51,10 +51,14 @@ async def test_each_key_reaches_its_service_and_the_reply_its_own_call(system: S
         assert result.session.instructions == (SALES if last_persona == "1" else SUPPORT)
 
     # The call log saw every press and both lifecycle events of every call, in its file.
+    pressed_count = sum(len(p) for p in scripts.values())
+    await system.calllog.until(
+        lambda written: sum(isinstance(e, KeyPress) for e in written) >= pressed_count, timeout=10
+    )
     lines = system.settings.calllog_path.read_text().splitlines()
     records = [json.loads(line) for line in lines]
     presses = [r for r in records if r["type"] == "key_press"]
-    assert len(presses) == sum(len(p) for p in scripts.values())
+    assert len(presses) == pressed_count
     assert {r["call_id"] for r in records if r["type"] == "call_started"} == {
         r.call.call_id for r in results
     }
