@@ -68,7 +68,7 @@ async def run_simulator(settings: Settings, *, keys: str | None, calls: int) -> 
 
 
 async def run_videosdk(settings: Settings) -> int:
-    from services.edge.videosdk_source import serve  # heavy import: only when asked for
+    from services.edge.videosdk.worker import serve  # heavy import: only when asked for
 
     stop = stop_on_signals()
     async with running_edge(settings) as edge:
@@ -90,7 +90,7 @@ async def _worker_http(settings: Settings) -> None:
 
 
 def run_videosdk_worker(settings: Settings) -> int:
-    from services.edge.videosdk_source import run_worker
+    from services.edge.videosdk.worker import run_worker
 
     threading.Thread(
         target=asyncio.run, args=(_worker_http(settings),), name="http", daemon=True

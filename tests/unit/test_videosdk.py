@@ -1,4 +1,4 @@
-"""services.edge.videosdk_source driving the real videosdk-agents classes.
+"""services.edge.videosdk driving the real videosdk-agents classes.
 
 Real: `BusDTMFHandler` (a `DTMFHandler`), `AgentSession`, `Agent` (`IVRAgent`), `Pipeline`,
 `JobContext` with `RoomOptions` and its own `run_until_shutdown`, `WorkerJob`, and the `Edge`.
@@ -39,18 +39,12 @@ from videosdk.agents.job import (
 from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.edge import Edge
-from services.edge.videosdk_source import (
-    DEFAULT_GREETING,
-    DTMF_TOPIC,
-    BusDTMFHandler,
-    IVRAgent,
-    MalformedDTMFMessage,
-    VideoSDKSettings,
-    build_worker_job,
-    make_entrypoint,
-    press_from_message,
-    run_job,
-)
+from services.edge.videosdk.agent import DEFAULT_GREETING, IVRAgent
+from services.edge.videosdk.dtmf_handler import BusDTMFHandler
+from services.edge.videosdk.entrypoint import make_entrypoint
+from services.edge.videosdk.messages import DTMF_TOPIC, MalformedDTMFMessage, press_from_message
+from services.edge.videosdk.settings import VideoSDKSettings
+from services.edge.videosdk.worker import build_worker_job, run_job
 from services.runtime.runner import Outcome
 
 ROOM_ID = "room-abc"
@@ -62,7 +56,8 @@ PRESSED_AT = datetime(2025, 9, 8, 12, 2, 14, 706000, tzinfo=UTC)
 # top-level "2025-09-08T12:02:14.726Z": when PubSub sent it
 SENT_AT = datetime(2025, 9, 8, 12, 2, 14, 726000, tzinfo=UTC)
 
-MODULE_LOGGER = "services.edge.videosdk_source"
+# The package logger: at_level on it covers the loggers of all its modules.
+PACKAGE_LOGGER = "services.edge.videosdk"
 
 
 def dtmf_message(
@@ -321,7 +316,7 @@ async def test_bus_handler_logs_callback_errors_with_the_message_and_carries_on(
 
         handler = BusDTMFHandler(on_message)
         await handler.start()
-        with caplog.at_level(logging.WARNING, logger=MODULE_LOGGER):
+        with caplog.at_level(logging.WARNING, logger=PACKAGE_LOGGER):
             room.publish(DTMF_TOPIC, dtmf_message(1, msg_id="boom"))
             room.publish(DTMF_TOPIC, "not a message")
             room.publish(DTMF_TOPIC, dtmf_message(2, msg_id="after"))
@@ -459,7 +454,7 @@ async def test_key_presses_in_the_room_become_published_key_press_events() -> No
 async def test_malformed_messages_publish_nothing_and_later_presses_still_do(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger=MODULE_LOGGER):
+    with caplog.at_level(logging.WARNING, logger=PACKAGE_LOGGER):
         async with live_call() as live:
             live.room.publish(DTMF_TOPIC, _without(dtmf_message(1, msg_id="bare"), "payload"))
             live.room.publish(DTMF_TOPIC, dtmf_message("X", msg_id="bad-key"))
