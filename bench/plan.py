@@ -1,0 +1,52 @@
+"""Which phases a run has, in which order, planned from the command-line options.
+
+- open:     N calls pressing one key every `interval` s each;
+- closed:   C calls pressing as soon as the previous reply is applied (saturation);
+- baseline: the same closed loop on a lean aio-pika request/reply pair (bench.baseline),
+            on a quorum queue, a classic one or both;
+- scaling (--scaling): the open loop at several sizes, last.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from bench.errors import BenchError
+
+PHASE_KINDS = ("open", "closed", "baseline")
+SCALING_CALLS = (100, 1000, 5000)
+DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu's fallback
+
+
+@dataclass
+class Phase:
+    name: str
+    kind: str  # open | closed | baseline
+    calls: int
+    duration: float
+    baseline_kind: str | None = None
+
+
+def plan(args: argparse.Namespace) -> list[Phase]:
+    wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(wanted) - set(PHASE_KINDS)
+    if unknown:
+        raise BenchError(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    phases: list[Phase] = []
+    scaling = [int(n) for n in args.scaling_calls.split(",") if n.strip()] if args.scaling else []
+    scaling_duration = args.scaling_duration or args.open_duration
+    if "open" in wanted and not (args.calls in scaling and scaling_duration == args.open_duration):
+        phases.append(Phase("open", "open", args.calls, args.open_duration))
+    if "closed" in wanted:
+        phases.append(Phase("closed", "closed", args.concurrency, args.closed_duration))
+    if "baseline" in wanted:
+        kinds = ("quorum", "classic") if args.baseline_kind == "both" else (args.baseline_kind,)
+        for kind in kinds:
+            name = "baseline" if kind == "quorum" or len(kinds) == 1 else f"baseline-{kind}"
+            duration = args.baseline_duration or args.closed_duration
+            phases.append(Phase(name, "baseline", args.concurrency, duration, kind))
+    # Last, smallest first: a size beyond what the machine carries leaves a backlog behind.
+    for n in sorted(scaling):
+        phases.append(Phase(f"open-{n}", "open", n, scaling_duration))
+    return phases

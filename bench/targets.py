@@ -1,0 +1,64 @@
+"""The targets of issue #7 and the run's summary against them: saturation relative to the
+baseline, p99 at 1,000 calls pressing every 2 s, and no lost press."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Targets from issue #7, on a 2-core machine.
+TARGET_RATIO = 0.9
+TARGET_P99_MS = 10.0
+TARGET_CALLS = 1000
+TARGET_INTERVAL_S = 2.0
+
+
+def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) -> dict[str, Any]:
+    closed = phases.get("closed")
+    baseline = phases.get("baseline")
+    ratio = None
+    cpu_ratio = None
+    if closed and baseline and baseline["replies_per_s"]:
+        ratio = round(closed["replies_per_s"] / baseline["replies_per_s"], 3)
+        if closed["cpu_us_per_reply"] and baseline["cpu_us_per_reply"]:
+            # baseline CPU per reply / the system's: the throughput ratio both would reach
+            # on a machine with nothing else running (when both are CPU-bound)
+            cpu_ratio = round(baseline["cpu_us_per_reply"] / closed["cpu_us_per_reply"], 3)
+    # the open phase may also be a scaling one: count it once
+    everything = list({id(p): p for p in [*phases.values(), *scaling]}.values())
+    lost = sum(p["lost"] for p in everything)
+    errors = sum(p["errors"] for p in everything)
+    targets: dict[str, Any] = {}
+    if ratio is not None:
+        targets["saturation_ratio_to_baseline"] = {
+            "target": f">= {TARGET_RATIO}",
+            "measured": ratio,
+            "met": ratio >= TARGET_RATIO,
+        }
+    at_target = [
+        p
+        for p in everything
+        if p["kind"] == "open"
+        and p["calls"] == TARGET_CALLS
+        and p["interval_s"] == TARGET_INTERVAL_S
+    ]
+    for p in at_target:
+        p99 = p["latency_ms"]["p99"]
+        targets["p99_ms_at_1000_calls_every_2s"] = {
+            "target": f"< {TARGET_P99_MS}",
+            "measured": p99,
+            "met": p99 is not None and p99 < TARGET_P99_MS,
+        }
+    targets["lost_presses"] = {"target": "0", "measured": lost + errors, "met": lost + errors == 0}
+    return {
+        "saturation_replies_per_s": closed["replies_per_s"] if closed else None,
+        "baseline_replies_per_s": baseline["replies_per_s"] if baseline else None,
+        "ratio_to_baseline": ratio,
+        "cpu_ratio_to_baseline": cpu_ratio,
+        "lost_presses": lost,
+        "failed_presses": errors,
+        "targets": targets,
+    }
+
+
+def targets_met(summary: dict[str, Any]) -> bool:
+    return all(t["met"] for t in summary["targets"].values())
