@@ -9,10 +9,15 @@ exchanges, no call log. Two processes on the same broker and machine:
   that runs C loops, each publishing a request (confirmed) and awaiting its reply on its
   own reply queue before the next, like the closed-loop edge does.
 
-Delivery guarantees match the system's by default, so the ratio measures the cost of the
-application rather than of durability: the request queue is a quorum queue (`--queue-type
-classic` for a lighter one), messages are persistent, both sides publish with confirms and
-ack manually after handling. The bodies have the size of a real key press and reply.
+The request queue is a quorum queue like the services' (`--kind classic` for a lighter
+one), messages are persistent, both sides publish with confirms and ack manually after
+handling, and the replies go to an exclusive classic queue: the leanest durable loop. The
+bodies have the size of a real key press and reply.
+
+`--kind matched` adds what dtmf-bus's own durability costs on top, still without any
+application logic: every request is also copied to a second quorum queue that is consumed
+and acked (the call log's copy of every press), and the replies go to a durable quorum
+queue (the edge's reply queue). The system's ratio to this one is the cost of its code.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import time
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 
 from bench.worker import Recorder, announce, sleep_until, wait_for_go, write_result
 
@@ -62,8 +67,31 @@ def sample_bodies() -> tuple[bytes, bytes]:
     return press.model_dump_json().encode(), reply.model_dump_json().encode()
 
 
+MATCHED = "matched"
+KINDS = ("quorum", "classic", MATCHED)
+
+
 def queue_arguments(kind: str) -> dict[str, Any]:
-    return {"x-queue-type": kind}
+    return {"x-queue-type": "classic" if kind == "classic" else "quorum"}
+
+
+async def declare_requests(
+    channel: AbstractChannel, queue_name: str, kind: str
+) -> tuple[AbstractExchange, str, AbstractQueue, AbstractQueue | None]:
+    """The request queue, and the exchange and routing key that reach it: straight through
+    the default exchange, or (matched) a fanout that also copies each request to a log queue."""
+    queue = await channel.declare_queue(queue_name, durable=True, arguments=queue_arguments(kind))
+    if kind != MATCHED:
+        return channel.default_exchange, queue_name, queue, None
+    fanout = await channel.declare_exchange(
+        f"{queue_name}.in", aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    log_queue = await channel.declare_queue(
+        f"{queue_name}.log", durable=True, arguments=queue_arguments(kind)
+    )
+    await queue.bind(fanout)
+    await log_queue.bind(fanout)
+    return fanout, "", queue, log_queue
 
 
 async def serve(url: str, queue_name: str, kind: str) -> None:
@@ -71,7 +99,7 @@ async def serve(url: str, queue_name: str, kind: str) -> None:
     connection = await aio_pika.connect(url)
     channel = await connection.channel(publisher_confirms=True)
     await channel.set_qos(prefetch_count=PREFETCH)
-    queue = await channel.declare_queue(queue_name, durable=True, arguments=queue_arguments(kind))
+    _, _, queue, log_queue = await declare_requests(channel, queue_name, kind)
     exchange = channel.default_exchange
 
     async def on_request(message: AbstractIncomingMessage) -> None:
@@ -85,7 +113,15 @@ async def serve(url: str, queue_name: str, kind: str) -> None:
         )
         await message.ack()
 
+    async def on_log(message: AbstractIncomingMessage) -> None:
+        await message.ack()
+
     tag = await queue.consume(on_request)
+    if log_queue is not None:
+        # A channel of its own, as the call log has its own connection.
+        log_channel = await connection.channel()
+        await log_channel.set_qos(prefetch_count=PREFETCH)
+        await (await log_channel.get_queue(log_queue.name)).consume(on_log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -102,8 +138,13 @@ async def drive(args: argparse.Namespace) -> None:
     channel = await connection.channel(publisher_confirms=True)
     await channel.set_qos(prefetch_count=PREFETCH)
     # Declared here too, identically, so the driver may start before the service.
-    await channel.declare_queue(args.queue, durable=True, arguments=queue_arguments(args.kind))
-    reply_queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    exchange, routing_key, _, _ = await declare_requests(channel, args.queue, args.kind)
+    if args.kind == MATCHED:
+        reply_queue = await channel.declare_queue(
+            f"{args.queue}.replies.{os.getpid()}", durable=True, arguments=queue_arguments(MATCHED)
+        )
+    else:
+        reply_queue = await channel.declare_queue(exclusive=True, auto_delete=True)
     waiting: dict[str, asyncio.Future[None]] = {}
 
     async def on_reply(message: AbstractIncomingMessage) -> None:
@@ -113,7 +154,6 @@ async def drive(args: argparse.Namespace) -> None:
         await message.ack()
 
     tag = await reply_queue.consume(on_reply)
-    exchange = channel.default_exchange
     ids = itertools.count()
     loop = asyncio.get_running_loop()
     announce("ready", concurrency=args.concurrency)
@@ -134,7 +174,7 @@ async def drive(args: argparse.Namespace) -> None:
                         reply_to=reply_queue.name,
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     ),
-                    routing_key=args.queue,
+                    routing_key=routing_key,
                 )
                 await asyncio.wait_for(future, args.reply_timeout)
             except TimeoutError:
@@ -152,6 +192,8 @@ async def drive(args: argparse.Namespace) -> None:
     await asyncio.gather(*(caller() for _ in range(args.concurrency)))
     announce("measured")
     await reply_queue.cancel(tag)
+    if args.kind == MATCHED:
+        await reply_queue.delete(if_unused=False, if_empty=False)
     await connection.close()
     write_result(args.result, {"memory": None, **rec.as_dict()})
     announce("done")
@@ -164,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(role)
         p.add_argument("--url", default=os.environ.get("AMQP_URL", ""), help="AMQP URL")
         p.add_argument("--queue", default="bench.baseline.requests")
-        p.add_argument("--kind", choices=("quorum", "classic"), default="quorum")
+        p.add_argument("--kind", choices=KINDS, default="quorum")
         p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     drv = sub.choices["driver"]
     drv.add_argument("--concurrency", type=int, required=True)

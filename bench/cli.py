@@ -9,6 +9,8 @@
    - open:    N calls pressing one key every 2 s each, phases staggered;
    - closed:  C calls pressing as soon as the previous reply is applied (saturation);
    - baseline: the same closed loop on a lean aio-pika request/reply pair (bench.baseline);
+   - matched: that baseline paying for dtmf-bus's durability too (not a target; it shows
+     how much of the gap is durability and how much our code);
    - scaling (--scaling): the open loop at 100, 1,000 and 5,000 calls;
 4. a table on stdout and a JSON file (default var/bench/result-<UTC timestamp>.json).
 
@@ -65,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--phases",
-        default="open,closed,baseline",
-        help="comma-separated phases to run, in this order: open, closed, baseline",
+        default="open,closed,baseline,matched",
+        help="comma-separated phases to run, in this order: open, closed, baseline, matched",
     )
     p.add_argument("--calls", type=int, default=1000, help="open loop: concurrent calls")
     p.add_argument(

@@ -4,6 +4,8 @@
 - closed:   C calls pressing as soon as the previous reply is applied (saturation);
 - baseline: the same closed loop on a lean aio-pika request/reply pair (bench.baseline),
             on a quorum queue, a classic one or both;
+- matched:  that baseline with dtmf-bus's durability added (a logged copy of every request,
+            a quorum reply queue): what is left between it and the system is our code;
 - scaling (--scaling): the open loop at several sizes, last.
 """
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from bench.errors import BenchError
 
-PHASE_KINDS = ("open", "closed", "baseline")
+PHASE_KINDS = ("open", "closed", "baseline", "matched")
 SCALING_CALLS = (100, 1000, 5000)
 DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu's fallback
 
@@ -22,7 +24,7 @@ DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu'
 @dataclass
 class Phase:
     name: str
-    kind: str  # open | closed | baseline
+    kind: str  # open | closed | baseline (the matched one is a baseline too)
     calls: int
     duration: float
     baseline_kind: str | None = None
@@ -46,6 +48,9 @@ def plan(args: argparse.Namespace) -> list[Phase]:
             name = "baseline" if kind == "quorum" or len(kinds) == 1 else f"baseline-{kind}"
             duration = args.baseline_duration or args.closed_duration
             phases.append(Phase(name, "baseline", args.concurrency, duration, kind))
+    if "matched" in wanted:
+        duration = args.baseline_duration or args.closed_duration
+        phases.append(Phase("baseline-matched", "baseline", args.concurrency, duration, "matched"))
     # Last, smallest first: a size beyond what the machine carries leaves a backlog behind.
     for n in sorted(scaling):
         phases.append(Phase(f"open-{n}", "open", n, scaling_duration))

@@ -197,6 +197,12 @@ def render(doc: dict[str, Any]) -> str:
             f"  CPU per reply: baseline / system = {s['cpu_ratio_to_baseline']:.2f} "
             "(the ratio on an otherwise idle machine, both CPU-bound)\n"
         )
+    if s.get("ratio_to_matched_baseline") is not None:
+        out.append(
+            f"  against the baseline with dtmf-bus's durability (a logged copy of every "
+            f"request, a quorum reply queue): {s['ratio_to_matched_baseline']:.2f}x its "
+            f"{s['matched_baseline_replies_per_s']:,.0f}/s\n"
+        )
     out.append(f"  lost presses: {s['lost_presses']}, failed presses: {s['failed_presses']}\n")
     for name, t in s["targets"].items():
         out.append(

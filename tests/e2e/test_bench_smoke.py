@@ -74,7 +74,7 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     assert "p99 ms" in done.stdout  # the table
 
     doc = json.loads(out.read_text())
-    assert set(doc["phases"]) == {"open", "closed", "baseline"}
+    assert set(doc["phases"]) == {"open", "closed", "baseline", "baseline-matched"}
     for name, phase in doc["phases"].items():
         assert set(phase) >= PHASE_KEYS, name
         assert phase["lost"] == 0 and phase["errors"] == 0, name
@@ -88,6 +88,8 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     # every service and the edge were measured as processes of their own
     assert {"sales", "support", "menu", "calllog", "edge", "rabbitmq"} <= set(closed["processes"])
     assert {"baseline-service", "baseline-driver"} <= set(doc["phases"]["baseline"]["processes"])
+    matched = doc["phases"]["baseline-matched"]["processes"]
+    assert {"baseline-matched-service", "baseline-matched-driver"} <= set(matched)
     assert open_loop["edge_memory"]["live_calls"] == 6
     assert open_loop["edge_memory"]["traced_bytes_per_call"] > 0
     assert closed["edge_memory"]["live_calls"] == 3
@@ -95,4 +97,5 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     summary = doc["summary"]
     assert summary["lost_presses"] == 0 and summary["failed_presses"] == 0
     assert summary["ratio_to_baseline"] is not None
+    assert summary["ratio_to_matched_baseline"] is not None
     assert doc["services_stopped_cleanly"] is True
