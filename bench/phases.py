@@ -37,8 +37,16 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _baseline_queue(phase: Phase) -> str:
-    return f"{BASELINE_QUEUE}.{phase.baseline_kind}"
+def _baseline_target(phase: Phase, url: str) -> list[str]:
+    """The broker, queue and queue kind both baseline processes of a phase are given."""
+    return [
+        "--url",
+        url,
+        "--queue",
+        f"{BASELINE_QUEUE}.{phase.baseline_kind}",
+        "--kind",
+        str(phase.baseline_kind),
+    ]
 
 
 def _loop(phase: Phase, args: argparse.Namespace) -> str:
@@ -64,12 +72,7 @@ def _worker_argv(
         return [
             "bench.baseline",
             "driver",
-            "--url",
-            url,
-            "--queue",
-            _baseline_queue(phase),
-            "--kind",
-            str(phase.baseline_kind),
+            *_baseline_target(phase, url),
             "--concurrency",
             str(count),
             "--reply-timeout",
@@ -105,12 +108,7 @@ async def run_phase(
                 f"{phase.name}-service",
                 "bench.baseline",
                 "service",
-                "--url",
-                url,
-                "--queue",
-                _baseline_queue(phase),
-                "--kind",
-                str(phase.baseline_kind),
+                *_baseline_target(phase, url),
                 "--loop",
                 _loop(phase, args),
                 worker=True,
