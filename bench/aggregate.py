@@ -45,6 +45,7 @@ def aggregate(
         "replies": replies,
         "lost": sum(r["lost"] for r in results),
         "errors": sum(r["errors"] for r in results),
+        "shed": sum(r.get("shed", 0) for r in results),
         "total_presses": sum(r["total_presses"] for r in results),
         "presses_per_s": round(presses / phase.duration, 1),
         "replies_per_s": round(replies / phase.duration, 1),

@@ -27,7 +27,7 @@ from bench.procstat import rss_bytes
 from bench.worker import Go, Recorder, announce, key_mix, sleep_until, wait_for_go, write_result
 from services.edge.bus import running_edge
 from services.edge.calls import Call, CallSession
-from services.edge.edge import Edge
+from services.edge.edge import Edge, EdgeBusy
 from services.runtime.lifecycle import setup_logging
 from services.runtime.settings import Settings
 
@@ -137,6 +137,9 @@ async def _press(
     t0 = time.monotonic()
     try:
         event = await edge.press(call, key)
+    except EdgeBusy:
+        rec.shed_press(t0)
+        return
     except Exception:
         log.exception("press failed")
         rec.unanswered(t0, error=True)

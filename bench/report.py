@@ -52,6 +52,7 @@ def _main_rows(phases: Sequence[dict[str, Any]]) -> list[list[Any]]:
                 lat["p99"],
                 lat["max"],
                 p["lost"] + p["errors"],
+                p["shed"],
                 (p["schedule_lag_ms"] or {}).get("p99"),
                 f"{p['machine_cpu_pct']:.0f}%",
                 f"{p.get('other_cpu_pct', 0):.0f}%",
@@ -70,6 +71,7 @@ MAIN_HEADERS = (
     "p99 ms",
     "max ms",
     "lost",
+    "shed",
     "lag p99 ms",
     "machine CPU",
     "not ours",
@@ -86,7 +88,10 @@ def render(doc: dict[str, Any]) -> str:
         f"Python {machine['python']}, aio-pika {machine['aio_pika']}, "
         f"RabbitMQ {machine.get('rabbitmq') or '?'}\n"
     )
-    out.append("press -> reply applied, measured at the edge (lost = no reply within timeout)\n")
+    out.append(
+        "press -> reply applied, measured at the edge (lost = no reply within timeout; "
+        "shed = not sent, the edge said busy)\n"
+    )
     shown = phases + [p for p in scaling if all(p is not q for q in phases)]
     out.append(table(MAIN_HEADERS, _main_rows(shown)))
     out.append(
@@ -156,6 +161,7 @@ def render(doc: dict[str, Any]) -> str:
                     p["latency_ms"]["p99"],
                     p["latency_ms"]["max"],
                     p["lost"] + p["errors"],
+                    p["shed"],
                     f"{edge_cpu:.0f}%",
                     f"{svc_cpu:.0f}%",
                     f"{broker:.0f}%" if broker is not None else "-",
@@ -173,6 +179,7 @@ def render(doc: dict[str, Any]) -> str:
                     "p99 ms",
                     "max ms",
                     "lost",
+                    "shed",
                     "edge CPU",
                     "services CPU",
                     "broker CPU",
@@ -203,7 +210,10 @@ def render(doc: dict[str, Any]) -> str:
             f"request, a quorum reply queue): {s['ratio_to_matched_baseline']:.2f}x its "
             f"{s['matched_baseline_replies_per_s']:,.0f}/s\n"
         )
-    out.append(f"  lost presses: {s['lost_presses']}, failed presses: {s['failed_presses']}\n")
+    out.append(
+        f"  lost presses: {s['lost_presses']}, failed presses: {s['failed_presses']}, "
+        f"shed presses: {s['shed_presses']}\n"
+    )
     for name, t in s["targets"].items():
         out.append(
             f"  target {name}: {t['target']}, measured {t['measured']} -> "

@@ -33,6 +33,7 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
     everything = list({id(p): p for p in [*phases.values(), *scaling]}.values())
     lost = sum(p["lost"] for p in everything)
     errors = sum(p["errors"] for p in everything)
+    shed = sum(p["shed"] for p in everything)
     targets: dict[str, Any] = {}
     if ratio is not None:
         targets["saturation_ratio_to_baseline"] = {
@@ -64,6 +65,7 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
         "ratio_to_matched_baseline": matched_ratio,
         "lost_presses": lost,
         "failed_presses": errors,
+        "shed_presses": shed,
         "targets": targets,
     }
 

@@ -66,6 +66,7 @@ class Recorder:
     replies: int = 0  # answered, of those
     lost: int = 0  # no reply within the reply timeout (whenever made, warm-up included)
     errors: int = 0  # the press itself raised (e.g. publish failed)
+    shed: int = 0  # the edge was too busy: not sent, the caller heard the busy prompt
     total_presses: int = 0
     latency_us: array[int] = field(default_factory=lambda: array("q"))
     lag_us: array[int] = field(default_factory=lambda: array("q"))
@@ -94,12 +95,19 @@ class Recorder:
         if self.in_window(t0):
             self.presses += 1
 
+    def shed_press(self, t0: float) -> None:
+        self.total_presses += 1
+        self.shed += 1
+        if self.in_window(t0):
+            self.presses += 1
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "presses": self.presses,
             "replies": self.replies,
             "lost": self.lost,
             "errors": self.errors,
+            "shed": self.shed,
             "total_presses": self.total_presses,
             "latency_us": self.latency_us.tolist(),
             "lag_us": self.lag_us.tolist(),

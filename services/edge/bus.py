@@ -52,6 +52,7 @@ async def running_edge(
             metrics=metrics,
             reply_timeout_s=settings.reply_timeout_s,
             barge_in=settings.barge_in,
+            max_unanswered=settings.max_unanswered,
         )
 
         handled = {o: metrics.messages_handled.labels(name, o.value) for o in Outcome}

@@ -37,6 +37,7 @@ class PendingPress:
     received: float  # time.perf_counter() when the edge got it
     answered: asyncio.Future[Reply]
     timer: asyncio.TimerHandle | None = None
+    waiting: bool = True  # no reply yet, no timeout yet, call not ended
 
     def settle(self) -> None:
         if self.timer is not None:

@@ -27,6 +27,12 @@ if TYPE_CHECKING:  # the core stays free of aio-pika; the adapter sets the link
 log = logging.getLogger(__name__)
 
 TIMEOUT_PROMPT = "Sorry, that is taking longer than expected. Please try again."
+BUSY_PROMPT = "Sorry, we are very busy right now. Please press that key again in a moment."
+
+
+class EdgeBusy(RuntimeError):
+    """The press was shed, not published: too many presses wait for replies. The caller has
+    been told to try again."""
 
 
 class EventPublisher(Protocol):
@@ -43,6 +49,8 @@ class Edge:
         reply_timeout_s: float = 5.0,
         timeout_prompt: str = TIMEOUT_PROMPT,
         barge_in: bool = False,
+        max_unanswered: int = 0,
+        busy_prompt: str = BUSY_PROMPT,
     ) -> None:
         self.edge_id = edge_id
         self.http_port: int | None = None  # set by the adapter that serves /metrics
@@ -57,6 +65,13 @@ class Edge:
         self._timeout_prompt = timeout_prompt
         # Outside a gather, does a press cut the agent's speech short? (Inside: Gather.barge_in.)
         self._barge_in = barge_in
+        # Overloaded, an edge that keeps publishing gets every answer late: past the reply
+        # timeout, nobody is answered. Shedding keeps the presses it lets in answered in time.
+        self._max_unanswered = max_unanswered
+        self._busy_prompt = busy_prompt
+        self._unanswered = 0
+        self._shedding = False
+        self.metrics.unanswered.set_function(lambda: float(self._unanswered))
         self._applied = self.metrics.replies_applied.labels("applied")
         self._not_live = self.metrics.replies_applied.labels("call_not_live")
         self._duplicate = self.metrics.replies_applied.labels("duplicate")
@@ -89,7 +104,10 @@ class Edge:
         participant_id: str | None = None,
         source_payload: Mapping[str, Any] | None = None,
     ) -> KeyPress:
-        """Normalize and publish one press; raises contracts.InvalidKey for a bad key."""
+        """Normalize and publish one press; raises contracts.InvalidKey for a bad key, and
+        EdgeBusy when it sheds the press (not during a gather: those presses are an input)."""
+        if call.gather is None and self._over_capacity():
+            self._shed(call)
         received = time.perf_counter()
         received_at = utcnow()
         event = KeyPress(
@@ -119,11 +137,38 @@ class Edge:
             await self._collect(call, gathering, event)
         return event
 
+    def _over_capacity(self) -> bool:
+        if self._max_unanswered and self._unanswered >= self._max_unanswered:
+            return True
+        if self._shedding:
+            self._shedding = False
+            log.warning("edge %s: no longer shedding presses", self.edge_id)
+        return False
+
+    def _shed(self, call: Call) -> None:
+        if not self._shedding:
+            self._shedding = True
+            log.warning(
+                "edge %s: %d presses wait for replies; shedding new presses (busy prompt)",
+                self.edge_id,
+                self._unanswered,
+            )
+        self.metrics.presses_shed.inc()
+        task = asyncio.get_running_loop().create_task(call.session.say(self._busy_prompt))
+        task.add_done_callback(_log_failure)
+        raise EdgeBusy(f"{self._unanswered} presses wait for replies on edge {self.edge_id}")
+
     def _await_reply(self, call: Call, event_id: str, received: float) -> None:
         loop = asyncio.get_running_loop()
         pending = PendingPress(received, loop.create_future())
         pending.timer = loop.call_later(self._reply_timeout_s, self._expire, call, event_id)
         call.pending[event_id] = pending
+        self._unanswered += 1
+
+    def _stop_waiting(self, pending: PendingPress) -> None:
+        if pending.waiting:
+            pending.waiting = False
+            self._unanswered -= 1
 
     async def _start_gather(self, call: Call, spec: Gather) -> None:
         if call.gather is not None:
@@ -198,6 +243,7 @@ class Edge:
             call.gather = None
         for pending in call.pending.values():
             pending.settle()
+            self._stop_waiting(pending)
         call.pending.clear()
         await self._publisher.publish(
             CallEnded(
@@ -253,6 +299,7 @@ class Edge:
         if pending is not None and not pending.answered.done():
             self.metrics.press_to_reply.observe(time.perf_counter() - pending.received)
             pending.answered.set_result(reply)
+            self._stop_waiting(pending)
         return Outcome.REPLIED
 
     def _expire(self, call: Call, event_id: str) -> None:
@@ -260,6 +307,7 @@ class Edge:
         pending = call.pending.pop(event_id, None)
         if pending is None or pending.answered.done() or call.ended:
             return
+        self._stop_waiting(pending)
         self.metrics.reply_timeouts.inc()
         log.warning(
             "call %s: no reply to press %s in time; telling the caller", call.call_id, event_id

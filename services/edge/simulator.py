@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from contracts.keys import InvalidKey, normalize_key
 from services.edge.calls import Call
-from services.edge.edge import Edge
+from services.edge.edge import Edge, EdgeBusy
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class CallResult:
     answered: int
     unanswered: list[str]
     collected: int = 0
+    shed: list[str] = field(default_factory=list)  # the edge was too busy to send them
 
 
 async def scripted_call(
@@ -85,10 +86,14 @@ async def scripted_call(
     session = SimulatedSession(label=label, out=out)
     call = await edge.start_call(session, source="simulator")
     out(f"[{label}] call {call.call_id} connected; agent: Press 1 for Sales or 2 for Support.")
-    answered, collected, unanswered = 0, 0, []
+    answered, collected, unanswered, shed = 0, 0, [], []
     for key in keys:
         out(f"[{label}] caller presses {key}")
-        event = await edge.press(call, key)
+        try:
+            event = await edge.press(call, key)
+        except EdgeBusy:
+            shed.append(key)  # the caller heard the busy prompt
+            continue
         if edge.answered_by(call, event) is None:
             collected += 1  # by a gather: the answer comes when the input is complete
             continue
@@ -102,10 +107,15 @@ async def scripted_call(
     await edge.end_call(call, reason="caller_hangup")
     out(
         f"[{label}] call ended: {answered} presses answered, {collected} collected as input, "
-        f"{len(unanswered)} unanswered"
+        f"{len(unanswered)} unanswered" + (f", {len(shed)} not sent (edge busy)" if shed else "")
     )
     return CallResult(
-        call=call, session=session, answered=answered, unanswered=unanswered, collected=collected
+        call=call,
+        session=session,
+        answered=answered,
+        unanswered=unanswered,
+        collected=collected,
+        shed=shed,
     )
 
 
@@ -126,6 +136,8 @@ async def keypad(edge: Edge, *, reply_timeout: float, out: Printer = stdout_prin
             except InvalidKey as error:
                 out(f"  {error}")
                 continue
+            except EdgeBusy:
+                continue  # the caller heard the busy prompt
             if edge.answered_by(call, event) is None:
                 continue
             if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:

@@ -55,6 +55,14 @@ class Metrics:
         self.reply_timeouts = Counter(
             "dtmf_reply_timeouts_total", "Presses that got no reply in time", registry=r
         )
+        self.presses_shed = Counter(
+            "dtmf_presses_shed_total",
+            "Presses not published because too many were unanswered (the caller heard busy)",
+            registry=r,
+        )
+        self.unanswered = Gauge(
+            "dtmf_unanswered_presses", "Presses on this edge waiting for a reply", registry=r
+        )
         self.replies_applied = Counter(
             "dtmf_replies_applied_total", "Replies received by the edge", ["outcome"], registry=r
         )
@@ -87,6 +95,8 @@ METRIC_NAMES = (
     "dtmf_press_to_reply_seconds",
     "dtmf_live_calls",
     "dtmf_reply_timeouts_total",
+    "dtmf_presses_shed_total",
+    "dtmf_unanswered_presses",
     "dtmf_replies_applied_total",
     "dtmf_messages_handled_total",
     "dtmf_handler_duration_seconds",

@@ -30,6 +30,7 @@ ENV_VARS = (
     "DTMF_PUBLISH_BUFFER",
     "DTMF_PUBLISH_TIMEOUT_S",
     "DTMF_BARGE_IN",
+    "DTMF_MAX_UNANSWERED",
 )
 
 
@@ -99,6 +100,8 @@ class Settings:
     publish_timeout_s: float = 5.0
     # Edge: a key press interrupts the agent's speech even outside a gather.
     barge_in: bool = False
+    # Edge: past this many presses waiting for a reply, new ones are shed (0: never).
+    max_unanswered: int = 500
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,4 +122,5 @@ class Settings:
             publish_buffer=_int(env, "DTMF_PUBLISH_BUFFER", 10_000, minimum=1),
             publish_timeout_s=_float(env, "DTMF_PUBLISH_TIMEOUT_S", 5.0),
             barge_in=_bool(env, "DTMF_BARGE_IN", False),
+            max_unanswered=_int(env, "DTMF_MAX_UNANSWERED", 500),
         )

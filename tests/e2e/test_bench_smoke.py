@@ -24,6 +24,7 @@ PHASE_KEYS = {
     "presses",
     "replies",
     "lost",
+    "shed",
     "errors",
     "presses_per_s",
     "replies_per_s",
@@ -77,7 +78,7 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     assert set(doc["phases"]) == {"open", "closed", "baseline", "baseline-matched"}
     for name, phase in doc["phases"].items():
         assert set(phase) >= PHASE_KEYS, name
-        assert phase["lost"] == 0 and phase["errors"] == 0, name
+        assert phase["lost"] == 0 and phase["errors"] == 0 and phase["shed"] == 0, name
         assert phase["presses"] > 0 and phase["replies"] == phase["presses"], name
         assert set(phase["latency_ms"]) >= LATENCY_KEYS, name
         assert phase["latency_ms"]["count"] == phase["replies"], name
@@ -96,6 +97,7 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
 
     summary = doc["summary"]
     assert summary["lost_presses"] == 0 and summary["failed_presses"] == 0
+    assert summary["shed_presses"] == 0
     assert summary["ratio_to_baseline"] is not None
     assert summary["ratio_to_matched_baseline"] is not None
     assert doc["services_stopped_cleanly"] is True

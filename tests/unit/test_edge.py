@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts import AnyEvent, CallEnded, KeyPress, Reply, Say, SetInstructions
-from services.edge.edge import TIMEOUT_PROMPT, Edge
+import pytest
+
+from contracts import Action, AnyEvent, CallEnded, Gather, KeyPress, Reply, Say, SetInstructions
+from services.edge.edge import BUSY_PROMPT, TIMEOUT_PROMPT, Edge, EdgeBusy
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome
 from tests.support import RecordingSession
@@ -19,14 +21,18 @@ class Published:
         self.events.append(event)
 
 
-def edge(*, reply_timeout_s: float = 5.0) -> tuple[Edge, Published]:
+def edge(*, reply_timeout_s: float = 5.0, max_unanswered: int = 0) -> tuple[Edge, Published]:
     published = Published()
     return Edge(
-        edge_id="edge-a", publisher=published, metrics=Metrics(), reply_timeout_s=reply_timeout_s
+        edge_id="edge-a",
+        publisher=published,
+        metrics=Metrics(),
+        reply_timeout_s=reply_timeout_s,
+        max_unanswered=max_unanswered,
     ), published
 
 
-def reply_to(event: KeyPress, *actions: Say | SetInstructions, service: str = "sales") -> Reply:
+def reply_to(event: KeyPress, *actions: Action, service: str = "sales") -> Reply:
     return Reply(
         call_id=event.call_id, in_reply_to=event.event_id, service=service, actions=list(actions)
     )
@@ -101,3 +107,56 @@ async def test_answered_press_gets_no_timeout_prompt() -> None:
     await asyncio.wait_for(timer.wait(), 5)  # past the reply timeout
     assert session.said == ["done"]
     assert e.metrics.registry.get_sample_value("dtmf_reply_timeouts_total") == 0
+
+
+def sample(e: Edge, name: str) -> float | None:
+    return e.metrics.registry.get_sample_value(name)
+
+
+async def test_past_the_bound_of_unanswered_presses_new_ones_are_shed_with_a_busy_prompt() -> None:
+    e, published = edge(max_unanswered=2)
+    first, second = RecordingSession(), RecordingSession()
+    a = await e.start_call(first, source="simulator")
+    b = await e.start_call(second, source="simulator")
+    one = await e.press(a, "1")
+    await e.press(b, "2")
+    assert sample(e, "dtmf_unanswered_presses") == 2
+    with pytest.raises(EdgeBusy):
+        await e.press(a, "1")
+    assert await first.said_count(1, timeout=5) == [BUSY_PROMPT]
+    assert [x.key for x in published.events if isinstance(x, KeyPress)] == ["1", "2"]
+    assert sample(e, "dtmf_presses_shed_total") == 1
+    # An answer frees a place: the next press goes out, numbered after the last one sent.
+    await e.apply_reply(reply_to(one, Say(text="Routing")))
+    assert sample(e, "dtmf_unanswered_presses") == 1
+    again = await e.press(a, "1")
+    assert again.sequence == 2
+    assert sample(e, "dtmf_presses_shed_total") == 1
+
+
+async def test_timed_out_and_ended_calls_presses_stop_counting_as_unanswered() -> None:
+    e, _ = edge(reply_timeout_s=0.05, max_unanswered=1)
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    await e.press(call, "5")
+    assert await session.said_count(1, timeout=5) == [TIMEOUT_PROMPT]
+    assert sample(e, "dtmf_unanswered_presses") == 0
+    other = await e.start_call(RecordingSession(), source="simulator")
+    await e.press(other, "5")  # not shed: the timed-out press no longer counts
+    await e.end_call(other)
+    assert sample(e, "dtmf_unanswered_presses") == 0
+
+
+async def test_presses_collected_by_a_gather_are_never_shed() -> None:
+    e, published = edge(max_unanswered=1)
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    first = await e.press(call, "3")
+    await e.apply_reply(reply_to(first, Gather(name="account", max_digits=3)))
+    blocker = await e.start_call(RecordingSession(), source="simulator")
+    await e.press(blocker, "9")  # the one unanswered press the bound allows
+    for key in "123":
+        await e.press(call, key)
+    keys = [x.key for x in published.events if isinstance(x, KeyPress)]
+    assert keys == ["3", "9", "1", "2", "3"]
+    assert sample(e, "dtmf_presses_shed_total") == 0

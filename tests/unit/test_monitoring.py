@@ -40,6 +40,8 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "dtmf_broker_connected": ("gauge", frozenset({"service"})),
     "dtmf_publish_buffered": ("gauge", frozenset()),
     "dtmf_reply_timeouts_total": ("counter", frozenset()),
+    "dtmf_presses_shed_total": ("counter", frozenset()),
+    "dtmf_unanswered_presses": ("gauge", frozenset()),
     "dtmf_replies_applied_total": ("counter", frozenset({"outcome"})),
 }
 # From RabbitMQ's rabbitmq_prometheus plugin (per-object endpoint).

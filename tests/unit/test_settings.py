@@ -31,6 +31,7 @@ def test_every_variable_is_read() -> None:
         "DTMF_PUBLISH_BUFFER": "50",
         "DTMF_PUBLISH_TIMEOUT_S": "1.5",
         "DTMF_BARGE_IN": "yes",
+        "DTMF_MAX_UNANSWERED": "250",
     }
     assert set(env) == set(ENV_VARS)
     s = Settings.from_env(env)
@@ -52,7 +53,12 @@ def test_every_variable_is_read() -> None:
         "127.0.0.1",
         -1,
     )
-    assert (s.publish_buffer, s.publish_timeout_s, s.barge_in) == (50, 1.5, True)
+    assert (s.publish_buffer, s.publish_timeout_s, s.barge_in, s.max_unanswered) == (
+        50,
+        1.5,
+        True,
+        250,
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,6 +68,7 @@ def test_every_variable_is_read() -> None:
         ("DTMF_PREFETCH", "0", "must be at least 1"),
         ("DTMF_REPLY_TIMEOUT_S", "-2", "must be positive"),
         ("DTMF_BARGE_IN", "maybe", "is not a boolean"),
+        ("DTMF_MAX_UNANSWERED", "-1", "must be at least 0"),
     ],
 )
 def test_unusable_values_are_refused_by_name(name: str, value: str, message: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from contracts.keys import InvalidKey, normalize_key
 from services.edge.calls import Call
-from services.edge.edge import Edge
+from services.edge.edge import Edge, EdgeBusy
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +136,15 @@ class DTMFForwarder:
         except MalformedDTMFMessage as error:
             log.warning("call %s: DTMF message dropped (%s): %r", call.call_id, error, message)
             return
-        await self._edge.press(
-            call,
-            press.key,
-            pressed_at=press.pressed_at,
-            source_message_id=press.source_message_id,
-            participant_id=press.participant_id,
-            source_payload=press.source_payload,
-        )
+        try:
+            await self._edge.press(
+                call,
+                press.key,
+                pressed_at=press.pressed_at,
+                source_message_id=press.source_message_id,
+                participant_id=press.participant_id,
+                source_payload=press.source_payload,
+            )
+        except EdgeBusy:
+            # Shed: the caller hears the busy prompt, the edge counts and logs shedding.
+            log.debug("call %s: press %s shed (edge busy)", call.call_id, press.key)
