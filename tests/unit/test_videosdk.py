@@ -38,7 +38,7 @@ from videosdk.agents.job import (
 
 from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
-from services.edge.edge import Edge
+from services.edge.edge import BUSY_PROMPT, Edge
 from services.edge.videosdk.agent import DEFAULT_GREETING, IVRAgent
 from services.edge.videosdk.dtmf_handler import BusDTMFHandler
 from services.edge.videosdk.entrypoint import make_entrypoint
@@ -235,10 +235,10 @@ class LiveCall:
 
 
 @asynccontextmanager
-async def live_call() -> AsyncIterator[LiveCall]:
+async def live_call(*, max_unanswered: int = 0) -> AsyncIterator[LiveCall]:
     """The real entrypoint running one call through JobContext.run_until_shutdown."""
     publisher = RecordingPublisher()
-    edge = Edge(edge_id=EDGE_ID, publisher=publisher)
+    edge = Edge(edge_id=EDGE_ID, publisher=publisher, max_unanswered=max_unanswered)
     room = LocalPubSubRoom()
     ctx = new_job_context(room)
     with as_current_job(ctx):
@@ -466,6 +466,28 @@ async def test_malformed_messages_publish_nothing_and_later_presses_still_do(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("no payload" in w and "'bare'" in w for w in warnings)
     assert any("invalid DTMF key 'X'" in w and "'bad-key'" in w for w in warnings)
+
+
+async def test_a_press_the_edge_sheds_is_answered_busy_in_the_room_and_the_call_goes_on() -> None:
+    async with live_call(max_unanswered=1) as live:
+        live.pipeline.spoke.clear()
+        live.room.publish(DTMF_TOPIC, dtmf_message(1, msg_id="sent"))
+        live.room.publish(DTMF_TOPIC, dtmf_message(2, msg_id="shed"))  # the first awaits a reply
+        await asyncio.wait_for(live.pipeline.spoke.wait(), TIMEOUT_S)
+        [first] = await live.publisher.wait_for_presses(1)
+        await live.edge.apply_reply(
+            Reply(
+                call_id=first.call_id,
+                in_reply_to=first.event_id,
+                service="sales",
+                actions=[Say(text="Sales")],
+            )
+        )
+        live.room.publish(DTMF_TOPIC, dtmf_message(3, msg_id="after"))
+        presses = await live.publisher.wait_for_presses(2)
+
+    assert live.pipeline.spoken == [DEFAULT_GREETING, BUSY_PROMPT, "Sales"]
+    assert [(p.key, p.source_message_id) for p in presses] == [("1", "sent"), ("3", "after")]
 
 
 async def test_a_reply_changes_the_real_agents_instructions_and_is_said() -> None:
