@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from contracts.base import new_id, utcnow
 from contracts.events import AnyEvent, CallEnded, CallStarted, GatheredInput, GatherEnd, KeyPress
@@ -145,7 +145,7 @@ class Edge:
             log.warning("edge %s: no longer shedding presses", self.edge_id)
         return False
 
-    def _shed(self, call: Call) -> None:
+    def _shed(self, call: Call) -> NoReturn:
         if not self._shedding:
             self._shedding = True
             log.warning(
