@@ -73,17 +73,18 @@ class AckBatcher:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        last: AbstractIncomingMessage | None = None
-        for tag, message in self._held.items():
+        # The run of ready deliveries from the oldest held one: one ack covers them all.
+        run: list[int] = []
+        for tag in self._held:
             if tag not in self._ready:
                 break
-            last = message
-        if last is not None:
-            covered = [tag for tag in self._held if tag <= last.delivery_tag]  # type: ignore[operator]
-            for tag in covered:
+            run.append(tag)
+        if run:
+            last = self._held[run[-1]]
+            for tag in run:
                 del self._held[tag]
                 self._ready.discard(tag)
-            self._send(last, multiple=len(covered) > 1)
+            self._send(last, multiple=len(run) > 1)
         for tag in sorted(self._ready):
             self._send(self._held.pop(tag), multiple=False)
         self._ready.clear()
