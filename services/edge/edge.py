@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.base import new_id, utcnow
 from contracts.events import AnyEvent, CallEnded, CallStarted, GatheredInput, GatherEnd, KeyPress
@@ -106,8 +106,8 @@ class Edge:
     ) -> KeyPress:
         """Normalize and publish one press; raises contracts.InvalidKey for a bad key, and
         EdgeBusy when it sheds the press (not during a gather: those presses are an input)."""
-        if call.gather is None and self._over_capacity():
-            self._shed(call)
+        if call.gather is None:
+            self._admit(call)
         received = time.perf_counter()
         received_at = utcnow()
         event = KeyPress(
@@ -137,15 +137,13 @@ class Edge:
             await self._collect(call, gathering, event)
         return event
 
-    def _over_capacity(self) -> bool:
-        if self._max_unanswered and self._unanswered >= self._max_unanswered:
-            return True
-        if self._shedding:
-            self._shedding = False
-            log.warning("edge %s: no longer shedding presses", self.edge_id)
-        return False
-
-    def _shed(self, call: Call) -> NoReturn:
+    def _admit(self, call: Call) -> None:
+        """Let a press through, or shed it: raise EdgeBusy once the caller is told busy."""
+        if not self._max_unanswered or self._unanswered < self._max_unanswered:
+            if self._shedding:
+                self._shedding = False
+                log.warning("edge %s: no longer shedding presses", self.edge_id)
+            return
         if not self._shedding:
             self._shedding = True
             log.warning(
