@@ -9,8 +9,9 @@
    - open:    N calls pressing one key every 2 s each, phases staggered;
    - closed:  C calls pressing as soon as the previous reply is applied (saturation);
    - baseline: the same closed loop on a lean aio-pika request/reply pair (bench.baseline);
-   - matched: that baseline paying for dtmf-bus's durability too (not a target; it shows
-     how much of the gap is durability and how much our code);
+   - matched: that baseline on dtmf-bus's own topology and durability (not a target; it
+     shows how much of the gap is the design and how much our code);
+   - matched-open: the matched baseline at the open phase's load: the design's latency floor;
    - scaling (--scaling): the open loop at 100, 1,000 and 5,000 calls;
 4. a table on stdout and a JSON file (default var/bench/result-<UTC timestamp>.json).
 
@@ -67,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--phases",
-        default="open,closed,baseline,matched",
-        help="comma-separated phases to run, in this order: open, closed, baseline, matched",
+        default="open,closed,baseline,matched,matched-open",
+        help="comma-separated phases to run, in this order: open, closed, baseline, matched, "
+        "matched-open",
     )
     p.add_argument("--calls", type=int, default=1000, help="open loop: concurrent calls")
     p.add_argument(

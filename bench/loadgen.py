@@ -24,7 +24,16 @@ import tracemalloc
 from typing import Any
 
 from bench.procstat import rss_bytes
-from bench.worker import Go, Recorder, announce, key_mix, sleep_until, wait_for_go, write_result
+from bench.worker import (
+    Go,
+    Recorder,
+    announce,
+    key_mix,
+    paced,
+    sleep_until,
+    wait_for_go,
+    write_result,
+)
 from services.edge.bus import running_edge
 from services.edge.calls import Call, CallSession
 from services.edge.edge import Edge, EdgeBusy
@@ -165,30 +174,14 @@ async def open_loop(
     total: int,
     timeout: float,
 ) -> Recorder:
-    """Each call presses every `interval`; call i (of `total` over all edges) is phased
-    i/total into the interval. Presses start on time whether or not replies came back."""
+    """Each call presses every `interval`, staggered over all edges (see bench.worker.paced)."""
     rec = Recorder(go)
-    loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[None]] = set()
-    # loop.time() is time.monotonic() for the default loop and uvloop alike.
-    shift = loop.time() - time.monotonic()
 
-    def fire(index: int, call: Call, session: SilentSession, due: float, n: int) -> None:
-        key = keys[(index + n) % len(keys)]
-        task = loop.create_task(_press(edge, call, session, key, rec, timeout, due))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        nxt = due + interval
-        if nxt < go.window_end:
-            loop.call_at(nxt + shift, fire, index, call, session, nxt, n + 1)
+    async def press(index: int, n: int, due: float) -> None:
+        call, session = calls[index - offset]
+        await _press(edge, call, session, keys[(index + n) % len(keys)], rec, timeout, due)
 
-    for i, (call, session) in enumerate(calls):
-        index = offset + i
-        first = go.start + interval * index / total
-        loop.call_at(first + shift, fire, index, call, session, first, 0)
-    await sleep_until(go.window_end)
-    while tasks:
-        await asyncio.gather(*list(tasks))
+    await paced(go, press, count=len(calls), offset=offset, total=total, interval=interval)
     return rec
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.aggregate import aggregate
+from bench.baseline import MATCHED
 from bench.errors import BenchError
 from bench.plan import Phase
 from bench.processes import Proc, Processes
+from bench.system import service_list
 
 BASELINE_QUEUE = "bench.baseline.requests"
 
@@ -68,30 +70,61 @@ def _worker_argv(
     phase: Phase, args: argparse.Namespace, *, url: str, offset: int, count: int
 ) -> list[str]:
     """`python -m` arguments of one load worker, but for --loop and --result."""
-    if phase.kind == "baseline":
-        return [
-            "bench.baseline",
-            "driver",
-            *_baseline_target(phase, url),
-            "--concurrency",
-            str(count),
-            "--reply-timeout",
-            str(args.reply_timeout),
-        ]
-    return [
-        "bench.loadgen",
-        phase.kind,
-        "--calls",
-        str(count),
+    # Open loop: this worker's callers, and where they sit among all the phase's callers.
+    pacing = [
         "--offset",
         str(offset),
         "--total",
         str(phase.calls),
         "--interval",
         str(args.interval),
-        "--keys",
-        args.keys,
     ]
+    if phase.kind == "baseline":
+        load = ["--calls", str(count), *pacing]
+        if not phase.open_loop:
+            load = ["--concurrency", str(count), "--offset", str(offset)]
+        return [
+            "bench.baseline",
+            "driver",
+            *_baseline_target(phase, url),
+            *load,
+            "--keys",
+            args.keys,
+            "--reply-timeout",
+            str(args.reply_timeout),
+        ]
+    return ["bench.loadgen", phase.kind, "--calls", str(count), *pacing, "--keys", args.keys]
+
+
+async def _start_baseline_services(
+    phase: Phase, args: argparse.Namespace, *, url: str, processes: Processes
+) -> list[Proc]:
+    """The lean baseline's one service process, or the matched one's mirror of each of the
+    system's services (see bench.matched), each ready and measured."""
+    mirrors = service_list(args) if phase.baseline_kind == MATCHED else [None]
+    started: list[Proc] = []
+    try:
+        for mirror in mirrors:
+            extra = ["--mirror", mirror] if mirror else []
+            started.append(
+                await processes.spawn(
+                    f"{phase.name}-{mirror or 'service'}",
+                    "bench.baseline",
+                    "service",
+                    *_baseline_target(phase, url),
+                    *extra,
+                    "--loop",
+                    _loop(phase, args),
+                    worker=True,
+                )
+            )
+        for service in started:
+            await service.next_event("ready", timeout=60)
+            processes.meter.track(service.name, service.proc.pid)
+    except BaseException:
+        await processes.stop(started, timeout=5)
+        raise
+    return started
 
 
 async def run_phase(
@@ -104,18 +137,7 @@ async def run_phase(
     parts = split(phase.calls, args.edges)
     try:
         if phase.kind == "baseline":
-            service = await processes.spawn(
-                f"{phase.name}-service",
-                "bench.baseline",
-                "service",
-                *_baseline_target(phase, url),
-                "--loop",
-                _loop(phase, args),
-                worker=True,
-            )
-            helpers.append(service)
-            await service.next_event("ready", timeout=60)
-            meter.track(service.name, service.proc.pid)
+            helpers = await _start_baseline_services(phase, args, url=url, processes=processes)
         for i, (offset, count) in enumerate(parts):
             name = _worker_name(phase, i, len(parts))
             result_path = processes.run_dir / f"{phase.name}-{name}.json"

@@ -4,8 +4,10 @@
 - closed:   C calls pressing as soon as the previous reply is applied (saturation);
 - baseline: the same closed loop on a lean aio-pika request/reply pair (bench.baseline),
             on a quorum queue, a classic one or both;
-- matched:  that baseline with dtmf-bus's durability added (a logged copy of every request,
-            a quorum reply queue): what is left between it and the system is our code;
+- matched:  that baseline on dtmf-bus's own topology and durability (see bench.baseline):
+            what is left between it and the system is our code;
+- matched-open: the matched baseline in the open loop of `open` (same calls, same pace):
+            the latency floor of the design at that load;
 - scaling (--scaling): the open loop at several sizes, last.
 """
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from bench.errors import BenchError
 
-PHASE_KINDS = ("open", "closed", "baseline", "matched")
+PHASE_KINDS = ("open", "closed", "baseline", "matched", "matched-open")
 SCALING_CALLS = (100, 1000, 5000)
 DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu's fallback
 
@@ -24,10 +26,15 @@ DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu'
 @dataclass
 class Phase:
     name: str
-    kind: str  # open | closed | baseline (the matched one is a baseline too)
+    kind: str  # open | closed | baseline (the matched ones are baselines too)
     calls: int
     duration: float
     baseline_kind: str | None = None
+    open_loop: bool = False  # paced presses (`calls` callers) rather than `calls` concurrent
+
+    @property
+    def load(self) -> str:
+        return "calls" if self.open_loop else "concurrent"
 
 
 def plan(args: argparse.Namespace) -> list[Phase]:
@@ -39,7 +46,7 @@ def plan(args: argparse.Namespace) -> list[Phase]:
     scaling = [int(n) for n in args.scaling_calls.split(",") if n.strip()] if args.scaling else []
     scaling_duration = args.scaling_duration or args.open_duration
     if "open" in wanted and not (args.calls in scaling and scaling_duration == args.open_duration):
-        phases.append(Phase("open", "open", args.calls, args.open_duration))
+        phases.append(Phase("open", "open", args.calls, args.open_duration, open_loop=True))
     if "closed" in wanted:
         phases.append(Phase("closed", "closed", args.concurrency, args.closed_duration))
     if "baseline" in wanted:
@@ -51,7 +58,18 @@ def plan(args: argparse.Namespace) -> list[Phase]:
     if "matched" in wanted:
         duration = args.baseline_duration or args.closed_duration
         phases.append(Phase("baseline-matched", "baseline", args.concurrency, duration, "matched"))
+    if "matched-open" in wanted:
+        phases.append(
+            Phase(
+                "baseline-matched-open",
+                "baseline",
+                args.calls,
+                args.open_duration,
+                "matched",
+                open_loop=True,
+            )
+        )
     # Last, smallest first: a size beyond what the machine carries leaves a backlog behind.
     for n in sorted(scaling):
-        phases.append(Phase(f"open-{n}", "open", n, scaling_duration))
+        phases.append(Phase(f"open-{n}", "open", n, scaling_duration, open_loop=True))
     return phases

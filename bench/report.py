@@ -32,7 +32,7 @@ def _fmt(value: Any) -> str:
 
 
 def _load(p: dict[str, Any]) -> str:
-    if p["kind"] == "open":
+    if p["interval_s"] is not None:
         return f"{p['calls']} calls / {p['interval_s']:g}s"
     return f"C={p['calls']}"
 
@@ -205,10 +205,20 @@ def render(doc: dict[str, Any]) -> str:
             "(the ratio on an otherwise idle machine, both CPU-bound)\n"
         )
     if s.get("ratio_to_matched_baseline") is not None:
+        design = (
+            f"; that baseline is {s['matched_to_baseline']:.2f}x the lean one"
+            if s.get("matched_to_baseline") is not None
+            else ""
+        )
         out.append(
-            f"  against the baseline with dtmf-bus's durability (a logged copy of every "
-            f"request, a quorum reply queue): {s['ratio_to_matched_baseline']:.2f}x its "
-            f"{s['matched_baseline_replies_per_s']:,.0f}/s\n"
+            f"  against the baseline on dtmf-bus's topology and durability (no application "
+            f"code): {s['ratio_to_matched_baseline']:.2f}x its "
+            f"{s['matched_baseline_replies_per_s']:,.0f}/s{design}\n"
+        )
+    if s.get("matched_open_p99_ms") is not None and s.get("open_p99_ms") is not None:
+        out.append(
+            f"  p99 at the open phase's load: system {s['open_p99_ms']} ms, the same load on "
+            f"that baseline {s['matched_open_p99_ms']} ms\n"
         )
     out.append(
         f"  lost presses: {s['lost_presses']}, failed presses: {s['failed_presses']}, "

@@ -55,7 +55,7 @@ async def run_bench(
                     phase.name,
                     phase.kind,
                     phase.calls,
-                    "calls" if phase.kind == "open" else "concurrent",
+                    phase.load,
                     phase.duration,
                     args.warmup,
                 )

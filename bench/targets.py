@@ -24,11 +24,16 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
             # on a machine with nothing else running (when both are CPU-bound)
             cpu_ratio = round(baseline["cpu_us_per_reply"] / closed["cpu_us_per_reply"], 3)
     matched = phases.get("baseline-matched")
-    matched_ratio = None
+    matched_ratio = matched_to_baseline = None
     if closed and matched and matched["replies_per_s"]:
         # Not a target: what is left of the gap once the baseline pays for the same
-        # durability (the call log's copy, a quorum reply queue) is the cost of our code.
+        # topology and durability is the cost of our code; the rest is the design's.
         matched_ratio = round(closed["replies_per_s"] / matched["replies_per_s"], 3)
+    if matched and baseline and baseline["replies_per_s"]:
+        matched_to_baseline = round(matched["replies_per_s"] / baseline["replies_per_s"], 3)
+    # The design's latency floor at the open phase's load, next to the system's there.
+    matched_open = phases.get("baseline-matched-open")
+    open_phase = phases.get("open")
     # the open phase may also be a scaling one: count it once
     everything = list({id(p): p for p in [*phases.values(), *scaling]}.values())
     lost = sum(p["lost"] for p in everything)
@@ -63,6 +68,9 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
         "cpu_ratio_to_baseline": cpu_ratio,
         "matched_baseline_replies_per_s": matched["replies_per_s"] if matched else None,
         "ratio_to_matched_baseline": matched_ratio,
+        "matched_to_baseline": matched_to_baseline,
+        "open_p99_ms": open_phase["latency_ms"]["p99"] if open_phase else None,
+        "matched_open_p99_ms": matched_open["latency_ms"]["p99"] if matched_open else None,
         "lost_presses": lost,
         "failed_presses": errors,
         "shed_presses": shed,

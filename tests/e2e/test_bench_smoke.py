@@ -1,7 +1,7 @@
 """`python -m bench` end to end, tiny and short: the benchmark itself works.
 
 It starts the real services in its own private vhost, runs every phase (open, closed,
-baseline) for a moment and must write a result with every expected figure and no lost
+the baselines) for a moment and must write a result with every expected figure and no lost
 press. No timing is asserted: this machine is shared and the figures are the bench's job.
 """
 
@@ -75,7 +75,13 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     assert "p99 ms" in done.stdout  # the table
 
     doc = json.loads(out.read_text())
-    assert set(doc["phases"]) == {"open", "closed", "baseline", "baseline-matched"}
+    assert set(doc["phases"]) == {
+        "open",
+        "closed",
+        "baseline",
+        "baseline-matched",
+        "baseline-matched-open",
+    }
     for name, phase in doc["phases"].items():
         assert set(phase) >= PHASE_KEYS, name
         assert phase["lost"] == 0 and phase["errors"] == 0 and phase["shed"] == 0, name
@@ -89,8 +95,15 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     # every service and the edge were measured as processes of their own
     assert {"sales", "support", "menu", "calllog", "edge", "rabbitmq"} <= set(closed["processes"])
     assert {"baseline-service", "baseline-driver"} <= set(doc["phases"]["baseline"]["processes"])
+    # the matched baseline mirrors every service with a process of its own
     matched = doc["phases"]["baseline-matched"]["processes"]
-    assert {"baseline-matched-service", "baseline-matched-driver"} <= set(matched)
+    mirrors = {f"baseline-matched-{name}" for name in ("sales", "support", "menu", "calllog")}
+    assert mirrors | {"baseline-matched-driver"} <= set(matched)
+    # the design's floor in the open loop: paced like the open phase, same number of calls
+    matched_open = doc["phases"]["baseline-matched-open"]
+    assert matched_open["open_loop"] is True and matched_open["calls"] == 6
+    assert matched_open["interval_s"] == open_loop["interval_s"] == 0.5
+    assert matched_open["schedule_lag_ms"]["count"] == matched_open["replies"]
     assert open_loop["edge_memory"]["live_calls"] == 6
     assert open_loop["edge_memory"]["traced_bytes_per_call"] > 0
     assert closed["edge_memory"]["live_calls"] == 3
@@ -100,4 +113,6 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     assert summary["shed_presses"] == 0
     assert summary["ratio_to_baseline"] is not None
     assert summary["ratio_to_matched_baseline"] is not None
+    assert summary["matched_to_baseline"] is not None
+    assert summary["matched_open_p99_ms"] is not None
     assert doc["services_stopped_cleanly"] is True
