@@ -14,6 +14,7 @@ from bench.plan import PHASE_KINDS, plan
 from bench.processes import Processes, process_env
 from bench.procstat import Meter, find_broker_pid, wait_until_quiet
 from bench.system import Services, service_list
+from services.deadletters import redact
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,9 @@ async def run_bench(
         else:
             log.warning("no local beam.smp found: broker CPU and memory will be missing")
         try:
-            log.info("starting services (%s) in vhost of %s", ", ".join(services.names), url)
+            log.info(
+                "starting services (%s) in vhost of %s", ", ".join(services.names), redact(url)
+            )
             await services.start()
             log.info("services up")
             results: dict[str, dict[str, Any]] = {}
