@@ -4,8 +4,9 @@
 - closed:   C calls pressing as soon as the previous reply is applied (saturation);
 - baseline: the same closed loop on a lean aio-pika request/reply pair (bench.baseline),
             on a quorum queue, a classic one or both;
-- matched:  that baseline on dtmf-bus's own topology and durability (see bench.baseline):
-            what is left between it and the system is our code;
+- matched:  the design with no application code: dtmf-bus's topology and durability and
+            a process mirroring each service (bench.matched): what is left between it and
+            the system is our code;
 - matched-open: the matched baseline in the open loop of `open` (same calls, same pace):
             the latency floor of the design at that load;
 - scaling (--scaling): the open loop at several sizes, last.

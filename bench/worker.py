@@ -70,7 +70,8 @@ async def paced(
     earlier ones were answered; returns once every press made has finished."""
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
-    # loop.time() is time.monotonic() for the default loop and uvloop alike.
+    # Both loops' clocks are monotonic, but uvloop's is read once per loop turn and in
+    # whole milliseconds: timers are set on the loop's clock, due times kept on the precise one.
     shift = loop.time() - time.monotonic()
 
     def fire(index: int, due: float, n: int) -> None:
