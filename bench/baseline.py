@@ -162,7 +162,7 @@ async def serve(args: argparse.Namespace) -> None:
     if args.kind == MATCHED:
         service = matched.load_service(args.mirror)
         exchanges = await matched.declare_exchanges(channel, args.queue)
-        queue = await matched.declare_mirror(channel, exchanges, args.queue, service)
+        queue = await matched.declare_mirror(channel, args.queue, service)
         # A service that is not interactive (the call log) answers nothing: it only acks.
         replies = exchanges.replies if service.interactive else None
     else:

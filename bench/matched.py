@@ -1,59 +1,28 @@
 """The matched baseline's broker side: dtmf-bus's topology with no application code.
 
-Its exchanges are dtmf-bus's (`dtmf.events` topic -> `dtmf.routes` topic with the
-alternate exchange `dtmf.unrouted`, `dtmf.replies` direct) under names of their own, so the
-system's services in the same vhost never see its traffic. Each of the system's consumer
-services gets a mirror: a queue declared with that service's own arguments and bindings,
-read from the service's definition (`services.<name>.service:build`), consumed by a process
-of its own that answers each press at once with a fixed reply (or, for a service that is not
-interactive like the call log, only acks).
+Its exchanges are dtmf-bus's own, declared by services.runtime.broker.declare_topology
+under a prefix, so the system's services in the same vhost never see its traffic. Each of
+the system's consumer services gets a mirror: a queue declared with that service's own
+arguments and bindings, read from the service's definition
+(`services.<name>.service:build`), consumed by a process of its own that answers each press
+at once with a fixed reply (or, for a service that is not interactive like the call log,
+only acks).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts import topology as t
-from contracts.events import CallEnded
-from services.edge.bus import REPLY_QUEUE_EXPIRES_MS
+from services.edge.bus import REPLY_QUEUE_ARGUMENTS
+from services.runtime.broker import Topology, declare_topology
 from services.runtime.main import load_builder
 from services.runtime.service import ConsumerService
 from services.runtime.settings import Settings
 
 
-@dataclass(frozen=True)
-class Exchanges:
-    events: AbstractExchange
-    routes: AbstractExchange
-    unrouted: AbstractExchange
-    replies: AbstractExchange
-
-    def standing_for(self, name: str) -> AbstractExchange:
-        """This topology's exchange in place of dtmf-bus's exchange `name`."""
-        return {
-            t.EVENTS_EXCHANGE: self.events,
-            t.ROUTES_EXCHANGE: self.routes,
-            t.UNROUTED_EXCHANGE: self.unrouted,
-        }[name]
-
-
-async def declare_exchanges(channel: AbstractChannel, prefix: str) -> Exchanges:
-    """As services.runtime.broker.declare_topology does, with `prefix.` names."""
-    kind = aio_pika.ExchangeType
-    events = await channel.declare_exchange(f"{prefix}.events", kind.TOPIC, durable=True)
-    unrouted = await channel.declare_exchange(f"{prefix}.unrouted", kind.FANOUT, durable=True)
-    routes = await channel.declare_exchange(
-        f"{prefix}.routes",
-        kind.TOPIC,
-        durable=True,
-        arguments={"alternate-exchange": unrouted.name},
-    )
-    await routes.bind(events, routing_key=t.ROUTES_BINDING)
-    replies = await channel.declare_exchange(f"{prefix}.replies", kind.DIRECT, durable=True)
-    return Exchanges(events=events, routes=routes, unrouted=unrouted, replies=replies)
+async def declare_exchanges(channel: AbstractChannel, prefix: str) -> Topology:
+    return await declare_topology(channel, prefix=f"{prefix}.")
 
 
 def load_service(name: str) -> ConsumerService:
@@ -61,29 +30,24 @@ def load_service(name: str) -> ConsumerService:
 
 
 async def declare_mirror(
-    channel: AbstractChannel, exchanges: Exchanges, prefix: str, service: ConsumerService
+    channel: AbstractChannel, prefix: str, service: ConsumerService
 ) -> AbstractQueue:
-    """The service's queue, arguments and bindings as services.runtime.app declares them."""
+    """The service's queue, arguments and bindings as services.runtime.app declares them,
+    on the exchanges of declare_exchanges(channel, prefix)."""
     queue = await channel.declare_queue(
         f"{prefix}.svc.{service.name}",
         durable=True,
         arguments=t.service_queue_arguments(interactive=service.interactive),
     )
-    for binding in service.bindings:
-        await queue.bind(exchanges.standing_for(binding.exchange), routing_key=binding.routing_key)
-    if service.interactive:
-        await queue.bind(exchanges.events, routing_key=CallEnded.ROUTING_KEY)
+    for binding in service.queue_bindings:
+        await queue.bind(f"{prefix}.{binding.exchange}", routing_key=binding.routing_key)
     return queue
 
 
 async def declare_reply_queue(
-    channel: AbstractChannel, exchanges: Exchanges, name: str
+    channel: AbstractChannel, topology: Topology, name: str
 ) -> AbstractQueue:
     """A driver's reply queue, as services.edge.bus declares the edge's."""
-    queue = await channel.declare_queue(
-        name,
-        durable=True,
-        arguments={"x-queue-type": "quorum", "x-expires": REPLY_QUEUE_EXPIRES_MS},
-    )
-    await queue.bind(exchanges.replies, routing_key=queue.name)
+    queue = await channel.declare_queue(name, durable=True, arguments=REPLY_QUEUE_ARGUMENTS)
+    await queue.bind(topology.replies, routing_key=queue.name)
     return queue

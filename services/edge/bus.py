@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from contracts import topology as t
 from contracts.replies import Reply, parse_reply
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 # A reply queue outlives a broker restart and a brief disconnect of its edge (replies
 # published meanwhile wait in it), not the edge itself.
 REPLY_QUEUE_EXPIRES_MS = 60_000
+REPLY_QUEUE_ARGUMENTS: dict[str, Any] = {
+    "x-queue-type": "quorum",
+    "x-expires": REPLY_QUEUE_EXPIRES_MS,
+}
 
 
 @asynccontextmanager
@@ -68,7 +73,7 @@ async def running_edge(
         queue = await channel.declare_queue(
             t.reply_queue(settings.edge_id),
             durable=True,
-            arguments={"x-queue-type": "quorum", "x-expires": REPLY_QUEUE_EXPIRES_MS},
+            arguments=REPLY_QUEUE_ARGUMENTS,
         )
         await queue.bind(topo.replies, routing_key=settings.edge_id)
         tag = await queue.consume(runner)

@@ -13,7 +13,7 @@ import aio_pika
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from contracts import topology as t
-from contracts.events import CallEnded, CallEvent, parse_event
+from contracts.events import CallEvent, parse_event
 from contracts.replies import Reply
 from services.runtime import broker
 from services.runtime.control import Control, start_control
@@ -61,11 +61,8 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
             delivery_limit=settings.delivery_limit,
             ttl_ms=settings.press_ttl_ms,
         )
-        for binding in service.bindings:
+        for binding in service.queue_bindings:
             await queue.bind(binding.exchange, routing_key=binding.routing_key)
-        if service.interactive:
-            # To know which calls ended, so their late presses are dropped, not answered.
-            await queue.bind(topo.events, routing_key=CallEnded.ROUTING_KEY)
 
         async def send_reply(reply: Reply, edge_id: str) -> None:
             await topo.replies.publish(

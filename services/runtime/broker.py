@@ -35,22 +35,28 @@ async def connect(url: str, *, name: str) -> AbstractRobustConnection:
     return connection
 
 
-async def declare_topology(channel: AbstractChannel) -> Topology:
-    """Declare the design brief's exchanges; safe to run from every service at once."""
+async def declare_topology(channel: AbstractChannel, *, prefix: str = "") -> Topology:
+    """Declare the design brief's exchanges; safe to run from every service at once.
+
+    Services use the names as they are. A prefix gives a copy of the topology under names of
+    its own (the benchmark's floor, bench.matched), which the services never see.
+    """
     kind = aio_pika.ExchangeType
-    events = await channel.declare_exchange(t.EVENTS_EXCHANGE, kind.TOPIC, durable=True)
-    unrouted = await channel.declare_exchange(t.UNROUTED_EXCHANGE, kind.FANOUT, durable=True)
+    events = await channel.declare_exchange(prefix + t.EVENTS_EXCHANGE, kind.TOPIC, durable=True)
+    unrouted = await channel.declare_exchange(
+        prefix + t.UNROUTED_EXCHANGE, kind.FANOUT, durable=True
+    )
     routes = await channel.declare_exchange(
-        t.ROUTES_EXCHANGE,
+        prefix + t.ROUTES_EXCHANGE,
         kind.TOPIC,
         durable=True,
-        arguments={"alternate-exchange": t.UNROUTED_EXCHANGE},
+        arguments={"alternate-exchange": unrouted.name},
     )
     await routes.bind(events, routing_key=t.ROUTES_BINDING)
-    replies = await channel.declare_exchange(t.REPLIES_EXCHANGE, kind.DIRECT, durable=True)
-    dead = await channel.declare_exchange(t.DEAD_EXCHANGE, kind.FANOUT, durable=True)
+    replies = await channel.declare_exchange(prefix + t.REPLIES_EXCHANGE, kind.DIRECT, durable=True)
+    dead = await channel.declare_exchange(prefix + t.DEAD_EXCHANGE, kind.FANOUT, durable=True)
     dead_queue = await channel.declare_queue(
-        t.DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+        prefix + t.DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
     )
     await dead_queue.bind(dead)
     return Topology(events=events, routes=routes, unrouted=unrouted, replies=replies, dead=dead)

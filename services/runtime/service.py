@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import topology as t
-from contracts.events import CallEvent, input_routing_key
+from contracts.events import CallEnded, CallEvent, input_routing_key
 from contracts.keys import key_of_word, key_routing_key
 from contracts.replies import Action
 from services.runtime.directory import ServiceDirectory
@@ -67,6 +67,13 @@ class ConsumerService:
         object.__setattr__(self, "accepts", accepted_types(self.handler))
         if not self.label:
             object.__setattr__(self, "label", self.name.replace("_", " ").title())
+
+    @property
+    def queue_bindings(self) -> list[Binding]:
+        """Every binding of the service's queue: its own and, for an interactive service,
+        the end of every call, so that its late presses are dropped, not answered."""
+        call_ended = [Binding(t.EVENTS_EXCHANGE, CallEnded.ROUTING_KEY)]
+        return [*self.bindings, *(call_ended if self.interactive else [])]
 
     @property
     def served_keys(self) -> list[str]:

@@ -10,7 +10,7 @@ from contracts import Action, CallEnded, CallStarted, Event, GatheredInput, KeyP
 from contracts.base import utcnow
 from services.runtime.dispatch import Dispatcher
 from services.runtime.runner import BadMessage, Expired, Outcome
-from services.runtime.service import ConsumerService, accepted_types, all_events, keys
+from services.runtime.service import Binding, ConsumerService, accepted_types, all_events, keys
 
 
 def press(key: str = "1", *, call_id: str = "c1", age_s: float = 0.0) -> KeyPress:
@@ -109,3 +109,19 @@ def test_handler_annotation_names_what_the_service_takes() -> None:
         ConsumerService(name="x", bindings=all_events(), handler=untyped)
     with pytest.raises(TypeError, match="events from contracts"):
         ConsumerService(name="x", bindings=all_events(), handler=wrong)
+
+
+def test_an_interactive_queue_also_hears_of_every_call_ending() -> None:
+    # Without the call.ended binding, an interactive service would answer presses of calls
+    # that have already hung up; the call log binds everything already and needs no more.
+    interactive = ConsumerService(name="sales", bindings=keys("1"), handler=sales)
+    assert interactive.queue_bindings == [
+        *keys("1"),
+        Binding("dtmf.events", "call.ended"),
+    ]
+
+    async def log(event: Event) -> list[Action]:
+        return []
+
+    archive = ConsumerService(name="log", bindings=all_events(), handler=log, interactive=False)
+    assert archive.queue_bindings == all_events()
