@@ -36,6 +36,7 @@ class PendingPress:
 
     received: float  # time.perf_counter() when the edge got it
     answered: asyncio.Future[Reply]
+    sequence: int  # of the press (or the call's latest, for a gathered input)
     timer: asyncio.TimerHandle | None = None
     waiting: bool = True  # no reply yet, no timeout yet, call not ended
 

@@ -128,7 +128,7 @@ class Edge:
         self.metrics.presses_received.labels(event.key, call.source).inc()
         gathering = call.gather
         if gathering is None:
-            self._await_reply(call, event.event_id, received)
+            self._await_reply(call, event.event_id, received, event.sequence)
             if self._barge_in:
                 await call.session.interrupt()
         await self._publisher.publish(event)
@@ -156,9 +156,9 @@ class Edge:
         task.add_done_callback(_log_failure)
         raise EdgeBusy(f"{self._unanswered} presses wait for replies on edge {self.edge_id}")
 
-    def _await_reply(self, call: Call, event_id: str, received: float) -> None:
+    def _await_reply(self, call: Call, event_id: str, received: float, sequence: int) -> None:
         loop = asyncio.get_running_loop()
-        pending = PendingPress(received, loop.create_future())
+        pending = PendingPress(received, loop.create_future(), sequence)
         pending.timer = loop.call_later(self._reply_timeout_s, self._expire, call, event_id)
         call.pending[event_id] = pending
         self._unanswered += 1
@@ -226,7 +226,7 @@ class Edge:
             sequence=max(call.presses, 1),
             started_at=gathering.started_at,
         )
-        self._await_reply(call, event.event_id, time.perf_counter())
+        self._await_reply(call, event.event_id, time.perf_counter(), event.sequence)
         if completed_by:
             call.completed_by[completed_by] = event.event_id
         log.info("call %s: input %s ended (%s)", call.call_id, event.name, reason)
@@ -298,7 +298,19 @@ class Edge:
             self.metrics.press_to_reply.observe(time.perf_counter() - pending.received)
             pending.answered.set_result(reply)
             self._stop_waiting(pending)
+        if reply.sequence is not None:
+            self._settle_older(call, reply.sequence)
         return Outcome.REPLIED
+
+    def _settle_older(self, call: Call, sequence: int) -> None:
+        """The caller has an answer to a newer press: older ones wait for nothing any more.
+        Their late replies are dropped as superseded, and no timeout prompt follows them
+        (nor do they count as unanswered towards load shedding)."""
+        for event_id, pending in list(call.pending.items()):
+            if pending.sequence < sequence and not pending.answered.done():
+                pending.settle()
+                self._stop_waiting(pending)
+                del call.pending[event_id]
 
     def _expire(self, call: Call, event_id: str) -> None:
         """The reply timeout of one press: forget it, and if it went unanswered say so."""

@@ -14,7 +14,7 @@ import pytest
 from contracts import KeyPress
 from services.edge.bus import running_edge
 from services.edge.calls import Call
-from services.edge.edge import Edge
+from services.edge.edge import BUSY_PROMPT, Edge, EdgeBusy
 from services.edge.simulator import SimulatedSession
 from services.menu import service as menu
 from services.runtime.app import running_service
@@ -28,16 +28,22 @@ KEYS = ["1", "9", "2", "0", "*", "#", "5"]
 
 
 class Tally:
-    """Counts what the agent said across calls and lets a test wait for a total."""
+    """Counts what the agent said across calls (answers apart from "busy") and lets a test
+    wait for a total."""
 
     def __init__(self) -> None:
         self.said = 0
+        self.busy = 0
         self._changed = asyncio.Condition()
 
     def out(self, line: str) -> None:
-        if " agent says: " in line:
+        if " agent says: " not in line:
+            return
+        if line.endswith(BUSY_PROMPT):
+            self.busy += 1
+        else:
             self.said += 1
-            asyncio.get_running_loop().create_task(self._notify())
+        asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -65,17 +71,22 @@ async def caller(
 
 async def impatient_caller(
     edge: Edge, tally: Tally, stop: asyncio.Event, accepted: list[KeyPress]
-) -> Call:
+) -> tuple[Call, int]:
     """Presses every 20 ms without waiting for answers, so presses arrive mid-outage. Its
     answers come from different services and may cross: a reply to an older press that
-    arrives after a newer one was answered is dropped as superseded (see Order per call)."""
+    arrives after a newer one was answered is dropped as superseded (see Order per call).
+    While the broker is away its presses pile up unanswered, and past the edge's shedding
+    bound it is told "busy": that is an answer too (the press was never sent)."""
     call = await edge.start_call(SimulatedSession(label="hurry", out=tally.out), source="simulator")
-    n = 0
+    n = shed = 0
     while not stop.is_set():
-        accepted.append(await edge.press(call, KEYS[n % len(KEYS)]))
+        try:
+            accepted.append(await edge.press(call, KEYS[n % len(KEYS)]))
+        except EdgeBusy:
+            shed += 1
         n += 1
         await asyncio.sleep(0.02)  # the caller's pace, not a wait for a result
-    return call
+    return call, shed
 
 
 def sample(edge: Edge, name: str, **labels: str) -> float:
@@ -119,7 +130,7 @@ async def test_broker_restart_loses_and_doubles_nothing(
         callers = [
             asyncio.create_task(caller(edge, tally, stop, accepted, f"c{n}")) for n in range(4)
         ]
-        callers.append(asyncio.create_task(impatient_caller(edge, tally, stop, accepted)))
+        hurry = asyncio.create_task(impatient_caller(edge, tally, stop, accepted))
         await tally.reach(20, timeout=30)
         before = tally.said
 
@@ -130,6 +141,8 @@ async def test_broker_restart_loses_and_doubles_nothing(
         await tally.reach(before + 20, timeout=90)
         stop.set()
         calls = await asyncio.wait_for(asyncio.gather(*callers), 90)
+        hurried, shed = await asyncio.wait_for(hurry, 90)
+        calls.append(hurried)
         await every_press_settled(tally, edge, len(accepted), timeout=90)
         for call in calls:
             await edge.end_call(call)
@@ -144,9 +157,11 @@ async def test_broker_restart_loses_and_doubles_nothing(
         f"logged {len(logged)} (answered before the restart: {before}); superseded "
         f"{sample(edge, 'dtmf_replies_applied_total', outcome='superseded'):.0f}; "
         f"publish attempts that failed and were retried: {failed:.0f}; "
-        f"edge reply timeouts: {sample(edge, 'dtmf_reply_timeouts_total'):.0f}"
+        f"edge reply timeouts: {sample(edge, 'dtmf_reply_timeouts_total'):.0f}; "
+        f"shed (told busy): {shed}"
     )
     assert set(logged) == accepted_ids
     assert max(logged.values()) == 1, "a press was logged twice"
     superseded = sample(edge, "dtmf_replies_applied_total", outcome="superseded")
     assert tally.said + superseded == len(accepted), "every press got exactly one answer"
+    assert shed == sample(edge, "dtmf_presses_shed_total"), "every shed press was counted"

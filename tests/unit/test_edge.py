@@ -109,6 +109,24 @@ async def test_answered_press_gets_no_timeout_prompt() -> None:
     assert e.metrics.registry.get_sample_value("dtmf_reply_timeouts_total") == 0
 
 
+async def test_an_answer_to_a_newer_press_settles_the_older_ones() -> None:
+    e, _ = edge(reply_timeout_s=0.05, max_unanswered=2)
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    first = await e.press(call, "1")
+    second = await e.press(call, "2")
+    newer = reply_to(second, Say(text="support")).model_copy(update={"sequence": second.sequence})
+    await e.apply_reply(newer)
+    # The caller moved on: the first press no longer counts towards shedding...
+    assert sample(e, "dtmf_unanswered_presses") == 0
+    await e.press(call, "3")  # would be shed if the first press still counted
+    # ...its late reply is dropped, and no timeout prompt follows it.
+    late = reply_to(first, Say(text="sales")).model_copy(update={"sequence": first.sequence})
+    assert await e.apply_reply(late) == Outcome.SUPERSEDED
+    assert await session.said_count(2, timeout=5) == ["support", TIMEOUT_PROMPT]  # press 3's
+    assert sample(e, "dtmf_reply_timeouts_total") == 1
+
+
 def sample(e: Edge, name: str) -> float | None:
     return e.metrics.registry.get_sample_value(name)
 
