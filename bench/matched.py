@@ -14,7 +14,6 @@ from __future__ import annotations
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts import topology as t
-from services.edge.bus import REPLY_QUEUE_ARGUMENTS
 from services.runtime.broker import Topology, declare_topology
 from services.runtime.main import load_builder
 from services.runtime.service import ConsumerService
@@ -48,6 +47,6 @@ async def declare_reply_queue(
     channel: AbstractChannel, topology: Topology, name: str
 ) -> AbstractQueue:
     """A driver's reply queue, as services.edge.bus declares the edge's."""
-    queue = await channel.declare_queue(name, durable=True, arguments=REPLY_QUEUE_ARGUMENTS)
+    queue = await channel.declare_queue(name, exclusive=True, arguments=t.REPLY_QUEUE_ARGUMENTS)
     await queue.bind(topology.replies, routing_key=queue.name)
     return queue

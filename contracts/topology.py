@@ -39,6 +39,15 @@ def reply_queue(edge_id: str) -> str:
     return f"dtmf.edge.{edge_id}"
 
 
+# An edge's reply queue is declared exclusive (it lives and dies with the edge's connection)
+# with these arguments: a classic queue on the node the edge is connected to, declared again
+# after a reconnect. Replies are published mandatory, and the broker returns one that meets
+# no queue: the service retries it until the queue is back or the edge would have given up.
+# It needs no quorum, so a call starts while the cluster has lost it, and no Raft group per
+# call (in register mode every call is an edge process of its own).
+REPLY_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
+
+
 def service_queue_arguments(
     *,
     interactive: bool,
@@ -50,6 +59,12 @@ def service_queue_arguments(
         "x-queue-type": "quorum",
         "x-delivery-limit": delivery_limit,
         "x-dead-letter-exchange": DEAD_EXCHANGE,
+        # At-most-once dead-lettering (the default) loses a message that expires or reaches
+        # the delivery limit while the queue's leader changes; at-least-once keeps it until
+        # dtmf.dead has confirmed it. RabbitMQ requires reject-publish overflow for that
+        # (it only acts on a length limit, which these queues do not set).
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
     if interactive:
         args["x-message-ttl"] = ttl_ms

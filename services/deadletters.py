@@ -44,7 +44,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
 
 from contracts import topology as t
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, broker_urls
 
 log = logging.getLogger(__name__)
 
@@ -248,15 +248,18 @@ def redact(url: str) -> str:
 
 
 async def _connect(url: str) -> AbstractConnection:
-    try:
-        return await aio_pika.connect(
-            url,
-            timeout=CONNECT_TIMEOUT_S,
-            client_properties={"connection_name": "dtmf-deadletters"},
-        )
-    except (OSError, AMQPError, TimeoutError) as error:
-        detail = str(error) or type(error).__name__
-        raise DeadLetterError(f"cannot reach the broker at {redact(url)}: {detail}") from error
+    """The first node of AMQP_URL (one URL, or several separated by commas) that answers."""
+    failures = []
+    for node in broker_urls(url):
+        try:
+            return await aio_pika.connect(
+                node,
+                timeout=CONNECT_TIMEOUT_S,
+                client_properties={"connection_name": "dtmf-deadletters"},
+            )
+        except (OSError, AMQPError, TimeoutError) as error:
+            failures.append(f"{redact(node)}: {str(error) or type(error).__name__}")
+    raise DeadLetterError("cannot reach the broker at " + "; ".join(failures))
 
 
 async def _take(channel: AbstractChannel) -> list[AbstractIncomingMessage]:

@@ -18,7 +18,7 @@ import aio_pika
 from aio_pika.exceptions import ChannelClosed
 
 from contracts.topology import service_queue
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, broker_urls
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ async def wait_for_consumers(url: str, queues: list[str], *, timeout: float) -> 
     """Block until every queue has a consumer (the services' readiness, seen from the broker)."""
     deadline = time.monotonic() + timeout
     pending = list(queues)
-    async with await aio_pika.connect(url) as connection:
+    async with await aio_pika.connect(broker_urls(url)[0]) as connection:
         while pending:
             channel = await connection.channel()
             try:

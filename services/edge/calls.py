@@ -35,7 +35,9 @@ class PendingPress:
     """A press, remembered until its reply timeout to match its first reply."""
 
     received: float  # time.perf_counter() when the edge got it
-    answered: asyncio.Future[Reply]
+    # Its first reply; None once the caller was told it timed out, or a newer press was
+    # answered first.
+    answered: asyncio.Future[Reply | None]
     sequence: int  # of the press (or the call's latest, for a gathered input)
     timer: asyncio.TimerHandle | None = None
     waiting: bool = True  # no reply yet, no timeout yet, call not ended

@@ -241,6 +241,8 @@ class Edge:
             call.gather = None
         for pending in call.pending.values():
             pending.settle()
+            if not pending.answered.done():
+                pending.answered.set_result(None)
             self._stop_waiting(pending)
         call.pending.clear()
         await self._publisher.publish(
@@ -309,6 +311,7 @@ class Edge:
         for event_id, pending in list(call.pending.items()):
             if pending.sequence < sequence and not pending.answered.done():
                 pending.settle()
+                pending.answered.set_result(None)
                 self._stop_waiting(pending)
                 del call.pending[event_id]
 
@@ -318,6 +321,7 @@ class Edge:
         if pending is None or pending.answered.done() or call.ended:
             return
         self._stop_waiting(pending)
+        pending.answered.set_result(None)
         self.metrics.reply_timeouts.inc()
         log.warning(
             "call %s: no reply to press %s in time; telling the caller", call.call_id, event_id
@@ -333,7 +337,8 @@ class Edge:
         return None if press.collecting else press.event_id
 
     async def wait_for_reply(self, call: Call, event: KeyPress, *, timeout: float) -> Reply | None:
-        """The first reply applied for this press, or None if none came in time."""
+        """The first reply applied for this press; None if none came within `timeout`, or
+        the caller heard the timeout prompt, or a newer press was answered first."""
         target = self.answered_by(call, event)
         pending = call.pending.get(target) if target else None
         if pending is None:

@@ -9,17 +9,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-import aio_pika
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from contracts import topology as t
 from contracts.events import CallEvent, parse_event
-from contracts.replies import Reply
 from services.runtime import broker
 from services.runtime.control import Control, start_control
 from services.runtime.dispatch import Dispatcher
 from services.runtime.http import http_server
 from services.runtime.metrics import Metrics
+from services.runtime.replies import ReplySender
 from services.runtime.runner import Outcome, Runner
 from services.runtime.service import ConsumerService
 from services.runtime.settings import Settings
@@ -33,6 +32,7 @@ class RunningService:
     connection: AbstractRobustConnection
     queue: AbstractQueue
     runner: Runner[CallEvent]
+    replies: ReplySender
     consumer_tag: str
     metrics: Metrics
     link: broker.LinkState
@@ -64,17 +64,14 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
         for binding in service.queue_bindings:
             await queue.bind(binding.exchange, routing_key=binding.routing_key)
 
-        async def send_reply(reply: Reply, edge_id: str) -> None:
-            await topo.replies.publish(
-                aio_pika.Message(
-                    body=reply.model_dump_json().encode(),
-                    content_type=t.CONTENT_TYPE,
-                    message_id=reply.reply_id,
-                    type=reply.type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=edge_id,
-            )
+        # A channel of its own that raises on a returned (unroutable) reply, which the sender
+        # retries; elsewhere a returned message (an announcement nobody hears) is no error.
+        replies_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        send_reply = ReplySender(
+            await replies_channel.get_exchange(t.REPLIES_EXCHANGE, ensure=False),
+            retry_for_s=settings.reply_timeout_s,
+            on_undeliverable=metrics.replies_undeliverable.labels(service.name).inc,
+        )
 
         dispatcher = Dispatcher(
             service,
@@ -98,7 +95,9 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
         await connection.close()
         raise
     log.info("%s consuming %s (%d bindings)", service.name, queue.name, len(service.bindings))
-    return RunningService(service, connection, queue, runner, tag, metrics, link, control)
+    return RunningService(
+        service, connection, queue, runner, send_reply, tag, metrics, link, control
+    )
 
 
 async def _stop(running: RunningService, *, timeout: float) -> None:
@@ -110,6 +109,11 @@ async def _stop(running: RunningService, *, timeout: float) -> None:
     await bounded(running.queue.cancel(running.consumer_tag), what=f"{name}: cancel", timeout=2)
     if not await running.runner.drained(timeout=timeout):
         log.warning("%s: drain bound of %.1fs reached; closing", name, timeout)
+    if running.replies.retrying:
+        log.warning(
+            "%s: %d replies still wait for their edge: dropped", name, running.replies.retrying
+        )
+    await running.replies.close()
     await bounded(running.connection.close(), what=f"{name}: close", timeout=5)
     log.info("%s stopped", name)
 

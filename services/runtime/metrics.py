@@ -3,19 +3,137 @@
 Names carry the `dtmf_` prefix and base units; labels are bounded (key, source,
 service, outcome, type), never a call id. Each process builds one `Metrics`; tests
 pass their own registry.
+
+An edge pod runs each call in a job process of its own and serves one /metrics for all of
+them: its processes write their metrics to files in one directory (prometheus_client's
+multiprocess mode, `share_through`) which the pod's worker merges when scraped. For that,
+each gauge says how the processes' values merge (``multiprocess_mode``), gauges read
+from a function are written by `sample_gauges`, and `Metrics(service=...)` gives every series
+one service label for the pod instead of one per call. Single-process services never share:
+for them all of this changes nothing.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, values
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Bucket bounds at the press-to-reply targets, then a tail to see how bad it gets.
 PRESS_TO_REPLY_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 1.0, 2.5, 5.0)
 HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
+class _Pinned:
+    """The service label, pinned: a pod's job processes each run their call under an edge id
+    of their own, and one series per call would grow without bound in the pod's files."""
+
+    pinned_service: str | None = None
+    _labelnames: tuple[str, ...]  # prometheus_client's
+
+    def _pin(
+        self, ordered: tuple[object, ...], named: dict[str, object]
+    ) -> tuple[tuple[object, ...], dict[str, object]]:
+        if self.pinned_service is None or "service" not in self._labelnames:
+            return ordered, named
+        if named:
+            return ordered, {**named, "service": self.pinned_service}
+        at = self._labelnames.index("service")
+        return (*ordered[:at], self.pinned_service, *ordered[at + 1 :]), named
+
+
+class Counter(_Pinned, prometheus_client.Counter):
+    def labels(self, *labelvalues: object, **labelkwargs: object) -> Self:
+        ordered, named = self._pin(labelvalues, labelkwargs)
+        return super().labels(*ordered, **named)
+
+
+class Histogram(_Pinned, prometheus_client.Histogram):
+    def labels(self, *labelvalues: object, **labelkwargs: object) -> Self:
+        ordered, named = self._pin(labelvalues, labelkwargs)
+        return super().labels(*ordered, **named)
+
+
+class Gauge(_Pinned, prometheus_client.Gauge):
+    def labels(self, *labelvalues: object, **labelkwargs: object) -> Self:
+        ordered, named = self._pin(labelvalues, labelkwargs)
+        return super().labels(*ordered, **named)
+
+    def set_function(self, f: Callable[[], float]) -> None:
+        super().set_function(f)
+        if getattr(self._value, "_multiprocess", False):
+            _SAMPLED[self] = f  # a file holds values, not functions: sample_gauges writes it
+
+
+# Function-read gauges of this process whose values go to the shared files.
+_SAMPLED: dict[Gauge, Callable[[], float]] = {}
+
+
+def sample_gauges() -> None:
+    """Write the current value of every function-read gauge to the shared files."""
+    for gauge, read in list(_SAMPLED.items()):
+        gauge.set(read())
+
+
+def release_gauges() -> None:
+    """Zero the function-read gauges and forget their functions: a job process whose call
+    has ended holds nothing (no call, no press waiting, no connection)."""
+    for gauge in list(_SAMPLED):
+        gauge.set(0)
+    _SAMPLED.clear()
+
+
+def share_through(directory: Path) -> None:
+    """From now on, metrics this process creates keep their values in files in `directory`,
+    which a pod's worker merges (prometheus_client's multiprocess mode)."""
+    if os.environ.get(MULTIPROC_DIR_ENV) == str(directory) and _shares():
+        return
+    os.environ[MULTIPROC_DIR_ENV] = str(directory)  # inherited by the processes started later
+    # prometheus_client picks its value class once, at import, from the environment: a
+    # process that imported it earlier switches here, before it creates a metric.
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def sharing(directory: Path) -> Iterator[None]:
+    """`share_through` while inside; afterwards new metrics are this process's own again."""
+    value_class, before = values.ValueClass, os.environ.get(MULTIPROC_DIR_ENV)
+    share_through(directory)
+    try:
+        yield
+    finally:
+        values.ValueClass = value_class
+        _SAMPLED.clear()  # they write to the directory
+        if before is None:
+            os.environ.pop(MULTIPROC_DIR_ENV, None)
+        else:
+            os.environ[MULTIPROC_DIR_ENV] = before
+
+
+def _shares() -> bool:
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    """Every metric of one process. `service`, when given, is the service label of every
+    series, whatever the code passes (see `_Pinned`)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, _Pinned):  # every metric, wherever __init__ defines it
+            value.pinned_service = self._service
+        super().__setattr__(name, value)
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, service: str | None = None
+    ) -> None:
+        self._service = service
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         # edge
@@ -40,10 +158,17 @@ class Metrics:
             ["type"],
             registry=r,
         )
+        self.events_dropped = Counter(
+            "dtmf_events_dropped_total",
+            "Events an edge stopped with, neither confirmed nor spooled: lost",
+            ["type"],
+            registry=r,
+        )
         self.publish_buffered = Gauge(
             "dtmf_publish_buffered",
             "Events waiting to be published while the broker is away",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.press_to_reply = Histogram(
             "dtmf_press_to_reply_seconds",
@@ -51,7 +176,9 @@ class Metrics:
             buckets=PRESS_TO_REPLY_BUCKETS,
             registry=r,
         )
-        self.live_calls = Gauge("dtmf_live_calls", "Calls live on this edge", registry=r)
+        self.live_calls = Gauge(
+            "dtmf_live_calls", "Calls live on this edge", registry=r, multiprocess_mode="livesum"
+        )
         self.reply_timeouts = Counter(
             "dtmf_reply_timeouts_total", "Presses that got no reply in time", registry=r
         )
@@ -61,7 +188,10 @@ class Metrics:
             registry=r,
         )
         self.unanswered = Gauge(
-            "dtmf_unanswered_presses", "Presses on this edge waiting for a reply", registry=r
+            "dtmf_unanswered_presses",
+            "Presses on this edge waiting for a reply",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.replies_applied = Counter(
             "dtmf_replies_applied_total", "Replies received by the edge", ["outcome"], registry=r
@@ -73,6 +203,12 @@ class Metrics:
             ["service", "outcome"],
             registry=r,
         )
+        self.replies_undeliverable = Counter(
+            "dtmf_replies_undeliverable_total",
+            "Replies dropped because their edge had no reply queue for the reply timeout",
+            ["service"],
+            registry=r,
+        )
         self.handler_duration = Histogram(
             "dtmf_handler_duration_seconds",
             "Time in the handler and publishing its reply",
@@ -80,8 +216,14 @@ class Metrics:
             buckets=HANDLER_BUCKETS,
             registry=r,
         )
+        # A pod is connected while any of its processes is: its worker always holds a
+        # connection, a job process only during its call.
         self.broker_connected = Gauge(
-            "dtmf_broker_connected", "1 while connected to the broker", ["service"], registry=r
+            "dtmf_broker_connected",
+            "1 while connected to the broker",
+            ["service"],
+            registry=r,
+            multiprocess_mode="livemax",
         )
 
 
@@ -91,6 +233,7 @@ METRIC_NAMES = (
     "dtmf_events_published_total",
     "dtmf_events_confirmed_total",
     "dtmf_events_publish_failed_total",
+    "dtmf_events_dropped_total",
     "dtmf_publish_buffered",
     "dtmf_press_to_reply_seconds",
     "dtmf_live_calls",
@@ -100,5 +243,6 @@ METRIC_NAMES = (
     "dtmf_replies_applied_total",
     "dtmf_messages_handled_total",
     "dtmf_handler_duration_seconds",
+    "dtmf_replies_undeliverable_total",
     "dtmf_broker_connected",
 )

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_INTERACTIVE_TTL_MS
 
@@ -31,6 +32,9 @@ ENV_VARS = (
     "DTMF_PUBLISH_TIMEOUT_S",
     "DTMF_BARGE_IN",
     "DTMF_MAX_UNANSWERED",
+    "DTMF_EDGE_MAX_CALLS",
+    "DTMF_EDGE_IDLE_PROCESSES",
+    "DTMF_SPOOL_DIR",
 )
 
 
@@ -75,6 +79,29 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+def broker_urls(raw: str) -> tuple[str, ...]:
+    """The broker nodes in AMQP_URL: one URL, or several separated by commas, in the order
+    they are tried. A comma inside a URL (say, in a password) must be written %2C."""
+    urls = tuple(part.strip() for part in raw.split(","))
+    for n, url in enumerate(urls, start=1):
+        # Errors name the entry by position: the value may hold a password.
+        where = f"AMQP_URL entry {n} of {len(urls)}" if len(urls) > 1 else "AMQP_URL"
+        if not url:
+            raise SettingsError(f"{where} is empty (nodes are separated by single commas)")
+        if not _is_amqp_url(url):
+            raise SettingsError(f"{where} is not an amqp:// or amqps:// URL with a host")
+    return urls
+
+
+def _is_amqp_url(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in {"amqp", "amqps"} and bool(parts.hostname)
+
+
 def default_edge_id() -> str:
     # Unique per process: two edges on one host must not share a reply queue.
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -82,6 +109,7 @@ def default_edge_id() -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
+    # One broker URL, or several nodes separated by commas (see broker_urls).
     amqp_url: str = DEFAULT_AMQP_URL
     prefetch: int = 64
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
@@ -102,12 +130,19 @@ class Settings:
     barge_in: bool = False
     # Edge: past this many presses waiting for a reply, new ones are shed (0: never).
     max_unanswered: int = 500
+    # Edge pod (register mode): calls it takes at once, each in a job process of its own,
+    # and job processes kept started ahead of calls, so a call need not wait for one.
+    edge_max_calls: int = 50
+    edge_idle_processes: int = 2
+    # Edge: where a stopping edge process leaves the events it could not publish, for the
+    # next one to publish (on Kubernetes a volume shared by the pod's processes).
+    spool_dir: Path = Path("var/spool")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            amqp_url=env.get("AMQP_URL") or DEFAULT_AMQP_URL,
+            amqp_url=",".join(broker_urls(env.get("AMQP_URL") or DEFAULT_AMQP_URL)),
             prefetch=_int(env, "DTMF_PREFETCH", 64, minimum=1),
             delivery_limit=_int(env, "DTMF_DELIVERY_LIMIT", DEFAULT_DELIVERY_LIMIT, minimum=1),
             press_ttl_ms=_int(env, "DTMF_PRESS_TTL_MS", DEFAULT_INTERACTIVE_TTL_MS, minimum=1),
@@ -123,4 +158,7 @@ class Settings:
             publish_timeout_s=_float(env, "DTMF_PUBLISH_TIMEOUT_S", 5.0),
             barge_in=_bool(env, "DTMF_BARGE_IN", False),
             max_unanswered=_int(env, "DTMF_MAX_UNANSWERED", 500),
+            edge_max_calls=_int(env, "DTMF_EDGE_MAX_CALLS", 50, minimum=1),
+            edge_idle_processes=_int(env, "DTMF_EDGE_IDLE_PROCESSES", 2),
+            spool_dir=Path(env.get("DTMF_SPOOL_DIR") or "var/spool"),
         )

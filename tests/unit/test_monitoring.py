@@ -43,6 +43,8 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "dtmf_presses_shed_total": ("counter", frozenset()),
     "dtmf_unanswered_presses": ("gauge", frozenset()),
     "dtmf_replies_applied_total": ("counter", frozenset({"outcome"})),
+    "dtmf_events_dropped_total": ("counter", frozenset({"type"})),
+    "dtmf_replies_undeliverable_total": ("counter", frozenset({"service"})),
 }
 # From RabbitMQ's rabbitmq_prometheus plugin (per-object endpoint).
 RABBITMQ_METRICS = frozenset(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.runtime.settings import ENV_VARS, Settings, SettingsError
+from services.runtime.settings import ENV_VARS, Settings, SettingsError, broker_urls
 
 
 def test_defaults_without_environment() -> None:
@@ -32,6 +32,9 @@ def test_every_variable_is_read() -> None:
         "DTMF_PUBLISH_TIMEOUT_S": "1.5",
         "DTMF_BARGE_IN": "yes",
         "DTMF_MAX_UNANSWERED": "250",
+        "DTMF_SPOOL_DIR": "/spool",
+        "DTMF_EDGE_MAX_CALLS": "5",
+        "DTMF_EDGE_IDLE_PROCESSES": "1",
     }
     assert set(env) == set(ENV_VARS)
     s = Settings.from_env(env)
@@ -59,6 +62,7 @@ def test_every_variable_is_read() -> None:
         True,
         250,
     )
+    assert str(s.spool_dir) == "/spool"
 
 
 @pytest.mark.parametrize(
@@ -74,3 +78,57 @@ def test_every_variable_is_read() -> None:
 def test_unusable_values_are_refused_by_name(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=f"{name}.*{message}"):
         Settings.from_env({name: value})
+
+
+def test_edge_pod_calls_and_idle_processes() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.edge_max_calls, defaults.edge_idle_processes) == (50, 2)
+    s = Settings.from_env({"DTMF_EDGE_MAX_CALLS": "5", "DTMF_EDGE_IDLE_PROCESSES": "0"})
+    assert (s.edge_max_calls, s.edge_idle_processes) == (5, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DTMF_EDGE_MAX_CALLS", "0", "must be at least 1"),
+        ("DTMF_EDGE_MAX_CALLS", "many", "is not an integer"),
+        ("DTMF_EDGE_IDLE_PROCESSES", "-1", "must be at least 0"),
+    ],
+)
+def test_unusable_edge_pod_sizes_are_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name}.*{message}"):
+        Settings.from_env({name: value})
+
+
+def test_amqp_url_takes_several_nodes_in_order() -> None:
+    raw = " amqp://u:p@rabbit-0:5672/vh , amqps://u:p@rabbit-1/vh,amqp://u:p@10.0.0.7:5673/vh"
+    nodes = (
+        "amqp://u:p@rabbit-0:5672/vh",
+        "amqps://u:p@rabbit-1/vh",
+        "amqp://u:p@10.0.0.7:5673/vh",
+    )
+    assert broker_urls(raw) == nodes
+    assert Settings.from_env({"AMQP_URL": raw}).amqp_url == ",".join(nodes)
+
+
+def test_one_amqp_url_is_kept_as_it_is() -> None:
+    url = "amqp://u:p%2Cq@broker:5672/vh?heartbeat=30"  # a comma in a password is %2C
+    assert broker_urls(url) == (url,)
+    assert Settings.from_env({"AMQP_URL": url}).amqp_url == url
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("amqp://u:secret@a/,,amqp://u:secret@b/", "AMQP_URL entry 2 of 3 is empty"),
+        ("amqp://u:secret@a/,", "AMQP_URL entry 2 of 2 is empty"),
+        ("amqp://u:secret@a/,http://u:secret@b/", "AMQP_URL entry 2 of 2 is not an amqp"),
+        ("amqp://u:secret@a:56x2/", "AMQP_URL is not an amqp:// or amqps:// URL"),
+        ("amqp:///vh", "AMQP_URL is not an amqp:// or amqps:// URL with a host"),
+        ("rabbit-0:5672", "AMQP_URL is not an amqp"),
+    ],
+)
+def test_unusable_broker_urls_are_refused_without_showing_passwords(raw: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as refused:
+        Settings.from_env({"AMQP_URL": raw})
+    assert "secret" not in str(refused.value)
