@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import logging
-import threading
-from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
 
 from contracts.keys import InvalidKey
 from services.edge.bus import running_edge
-from services.edge.edge import Edge
 from services.edge.simulator import keypad, parse_keys, scripted_call
 from services.runtime import lifecycle
-from services.runtime.http import http_server
 from services.runtime.lifecycle import setup_logging, stop_on_signals
-from services.runtime.metrics import Metrics
-from services.runtime.settings import Settings, default_edge_id
+from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,36 +68,19 @@ async def run_videosdk(settings: Settings) -> int:
         return await serve(edge, stop=stop)
 
 
-def job_edge(settings: Settings) -> AbstractAsyncContextManager[Edge]:
-    """The edge of one VideoSDK job process: its own id (so its own reply queue) and no
-    HTTP server (job processes would fight over the port)."""
-    return running_edge(replace(settings, edge_id=default_edge_id(), http_port=-1))
+async def run_videosdk_pod(settings: Settings) -> int:
+    """The edge pod: the SDK's worker, each call in a job process of its own, and one
+    /metrics, /healthz and /readyz for all of them, on the worker's own loop."""
+    from services.edge.videosdk.pod import serve_pod  # heavy import: only when asked for
 
-
-async def _worker_http(settings: Settings) -> None:
-    # The SDK's worker owns the main thread's loop; probes still need an answer.
-    async with http_server(
-        Metrics(), lambda: None, host=settings.http_host, port=settings.http_port
-    ):
-        await asyncio.Event().wait()
-
-
-def run_videosdk_worker(settings: Settings) -> int:
-    from services.edge.videosdk.worker import run_worker
-
-    threading.Thread(
-        target=asyncio.run, args=(_worker_http(settings),), name="http", daemon=True
-    ).start()
-    # A partial of a module-level function: the SDK pickles it into each job's process.
-    run_worker(functools.partial(job_edge, settings), register=True)
-    return 0
+    return await serve_pod(settings, stop=stop_on_signals())
 
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
     if args.source == "videosdk" and args.register:
-        return run_videosdk_worker(settings)
+        return lifecycle.run(run_videosdk_pod(settings))
     if args.source == "videosdk":
         return asyncio.run(run_videosdk(settings))
     return lifecycle.run(run_simulator(settings, keys=args.keys, calls=args.calls))

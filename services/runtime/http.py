@@ -6,11 +6,10 @@ import errno
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from services.runtime.metrics import Metrics
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +17,14 @@ log = logging.getLogger(__name__)
 Readiness = Callable[[], str | None]
 
 
-def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
+class Scraped(Protocol):
+    """What /metrics serves: a process's `Metrics`, or a pod's merged view."""
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+
+def build_app(metrics: Scraped, readiness: Readiness) -> web.Application:
     async def metrics_view(request: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -41,7 +47,7 @@ def build_app(metrics: Metrics, readiness: Readiness) -> web.Application:
 
 @asynccontextmanager
 async def http_server(
-    metrics: Metrics, readiness: Readiness, *, host: str, port: int
+    metrics: Scraped, readiness: Readiness, *, host: str, port: int
 ) -> AsyncIterator[int | None]:
     """Serve while inside; yields the bound port (None when port is -1: turned off)."""
     if port < 0:

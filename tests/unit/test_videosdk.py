@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,8 +47,11 @@ from services.edge.videosdk.agent import DEFAULT_GREETING, IVRAgent
 from services.edge.videosdk.dtmf_handler import BusDTMFHandler
 from services.edge.videosdk.entrypoint import make_entrypoint
 from services.edge.videosdk.messages import DTMF_TOPIC, MalformedDTMFMessage, press_from_message
+from services.edge.videosdk.pod import EdgePod
+from services.edge.videosdk.pod_metrics import PodView
 from services.edge.videosdk.settings import VideoSDKSettings
 from services.edge.videosdk.worker import build_worker_job, run_job
+from services.runtime.metrics import Metrics, sharing
 from services.runtime.runner import Outcome
 
 ROOM_ID = "room-abc"
@@ -589,12 +596,22 @@ async def test_the_worker_job_is_the_sdks_own_with_a_picklable_entrypoint() -> N
     settings = VideoSDKSettings(
         auth_token="test-token", room_id=ROOM_ID, agent_name="IVR", agent_id="ivr-edge"
     )
-    job = build_worker_job(worker_edge, settings=settings, pipeline_factory=RecordingPipeline)
+    job = build_worker_job(
+        worker_edge,
+        settings=settings,
+        pipeline_factory=RecordingPipeline,
+        max_calls=5,
+        idle_processes=7,
+    )
 
     assert isinstance(job, WorkerJob)
     assert asyncio.iscoroutinefunction(job.entrypoint)
     assert (job.options.agent_id, job.options.auth_token) == ("ivr-edge", "test-token")
     assert job.options.register is False
+    # Calls per pod: the worker refuses a job once max_processes jobs run, not before.
+    assert (job.options.max_processes, job.options.num_idle_processes) == (5, 5)
+    assert job.options.load_threshold == 1.0
+    assert job.options.host == "127.0.0.1"  # the SDK's debug server: not for the cluster
     ctx = job.jobctx()
     assert isinstance(ctx, JobContext)
     options = ctx.room_options
@@ -621,6 +638,27 @@ async def test_the_worker_entrypoint_opens_its_own_edge_and_serves_the_call() ->
     assert isinstance(WORKER_PUBLISHER.events[-1], CallEnded)
 
 
+async def test_a_worker_job_joins_the_room_its_factory_gives_and_never_the_playground() -> None:
+    room = LocalPubSubRoom()
+    settings = VideoSDKSettings(auth_token="test-token", room_id=ROOM_ID)
+    job = build_worker_job(
+        worker_edge,
+        settings=settings,
+        pipeline_factory=RecordingPipeline,
+        room_factory=lambda ctx: room,
+    )
+    # What the registered worker builds for a job: playground on, VideoSDK's room to join.
+    ctx = JobContext(room_options=RoomOptions(room_id=ROOM_ID, playground=True))
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_job(ctx, job.entrypoint, stop=stop))
+    await until(room.subscribed.wait(), running)
+    assert (ctx.room_options.playground, ctx.room_options.join_meeting) == (False, False)
+    room.end_session("caller_hung_up")
+    async with asyncio.timeout(TIMEOUT_S):
+        await running
+    assert room.left
+
+
 def test_a_worker_job_without_credentials_is_refused() -> None:
     with pytest.raises(ValueError, match="VIDEOSDK_AUTH_TOKEN"):
         build_worker_job(worker_edge, settings=VideoSDKSettings(room_id=ROOM_ID))
@@ -645,3 +683,120 @@ def test_settings_from_env() -> None:
 def test_a_bad_pipeline_factory_is_refused(spec: str) -> None:
     with pytest.raises(ValueError, match="pipeline factory"):
         VideoSDKSettings(pipeline=spec).pipeline_factory()
+
+
+# --- the pod: one /metrics for every job process --------------------------------------------
+
+JOB_PROCESS = """
+import sys
+from pathlib import Path
+from services.runtime.metrics import Metrics, sample_gauges, share_through
+share_through(Path(sys.argv[1]))
+metrics = Metrics(service="edge-pod")
+metrics.presses_received.labels("1", "videosdk").inc()
+metrics.press_to_reply.observe(0.02)
+metrics.messages_handled.labels("edge-pod-" + sys.argv[2], "replied").inc()
+metrics.live_calls.set_function(lambda: 1.0)
+sample_gauges()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def _scrape(view: PodView) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in view.registry.collect()
+        for s in family.samples
+    }
+
+
+def test_the_pod_view_merges_its_processes_and_forgets_the_dead(tmp_path: Path) -> None:
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOB_PROCESS, str(tmp_path), str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],  # where `services` imports from
+        )
+        for n in range(3)
+    ]
+    try:
+        for job in jobs:
+            assert job.stdout is not None and job.stdout.readline() == "ready\n"
+        with sharing(tmp_path):  # the worker: its own series, read from a function
+            worker = Metrics(service="edge-pod")
+            worker.broker_connected.labels("edge-pod-worker").set_function(lambda: 1.0)
+            view = PodView(tmp_path)
+            merged = _scrape(view)
+            assert (
+                merged[
+                    (
+                        "dtmf_presses_received_total",
+                        frozenset({("key", "1"), ("source", "videosdk")}),
+                    )
+                ]
+                == 3
+            )
+            assert merged[("dtmf_press_to_reply_seconds_count", frozenset())] == 3
+            assert merged[("dtmf_press_to_reply_seconds_bucket", frozenset({("le", "0.05")}))] == 3
+            assert merged[("dtmf_live_calls", frozenset())] == 3
+            handled = {k: v for k, v in merged.items() if k[0] == "dtmf_messages_handled_total"}
+            assert handled == {
+                (
+                    "dtmf_messages_handled_total",
+                    frozenset({("service", "edge-pod"), ("outcome", "replied")}),
+                ): 3
+            }
+            assert merged[("dtmf_broker_connected", frozenset({("service", "edge-pod")}))] == 1
+
+            jobs[0].kill()
+            jobs[0].wait()  # gone
+            jobs[1].kill()  # exited, not yet reaped: a zombie is dead too
+            os.waitid(os.P_PID, jobs[1].pid, os.WEXITED | os.WNOWAIT)
+            after = _scrape(view)
+            assert after[("dtmf_live_calls", frozenset())] == 1
+            # Counters of dead processes stay: totals never go backwards.
+            assert after[("dtmf_press_to_reply_seconds_count", frozenset())] == 3
+        assert not getattr(Metrics().live_calls._value, "_multiprocess", False)
+    finally:
+        for job in jobs:
+            job.kill()
+            job.communicate()
+
+
+def test_the_service_label_is_pinned_to_the_pods_only_when_asked() -> None:
+    pinned, own = Metrics(service="edge-pod"), Metrics()
+    for metrics in (pinned, own):
+        metrics.messages_handled.labels("edge-pod-1a2b", "replied").inc()
+        metrics.handler_duration.labels(service="edge-pod-1a2b").observe(0.1)
+    assert pinned.messages_handled.labels("anything", "replied")._value.get() == 1
+    assert own.messages_handled.labels("edge-pod-1a2b", "replied")._value.get() == 1
+    assert pinned.handler_duration.labels(service="x")._sum.get() == pytest.approx(0.1)
+
+
+class _Registry:
+    is_connected = True
+
+
+class _Worker:
+    backend_connection: _Registry | None = _Registry()
+
+
+class _Link:
+    up = True
+
+
+def test_the_pod_is_ready_when_registered_and_connected_until_it_stops() -> None:
+    worker, link = _Worker(), _Link()
+    pod = EdgePod(worker, link)  # type: ignore[arg-type]
+    assert pod.readiness() == "not registered with VideoSDK"  # not started yet
+    pod.running = asyncio.Future()  # type: ignore[assignment]
+    assert pod.readiness() is None
+    link.up = False
+    assert pod.readiness() == "not connected to the broker"
+    worker.backend_connection = None
+    assert pod.readiness() == "not registered with VideoSDK"
+    pod.stopping = True
+    assert pod.readiness() == "stopping: taking no new calls"

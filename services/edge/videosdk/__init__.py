@@ -7,8 +7,10 @@ becomes one `Call` on the `Edge`.
 - `agent`: `IVRAgent`, the default phone-menu agent.
 - `settings`: `VideoSDKSettings` from the environment, and the pipeline factory it names.
 - `entrypoint`: `run_call` / `make_entrypoint`, one job served as one call.
-- `worker`: `serve` (one room, in a running loop) and `run_worker` (the SDK's `WorkerJob`,
-  with ``--register`` one process per job).
+- `worker`: `serve` (one room, in a running loop) and `build_worker_job` (the SDK's
+  `WorkerJob`: registered, one process per job).
+- `pod`: the edge pod, ``--register``: the SDK's `Worker` and its process executor, with
+  the pod's /metrics (`pod_metrics`: every job process's, merged), /healthz and /readyz.
 
 All but `messages` import videosdk-agents, which is slow to import, so this package imports
 none of them: import the module you need, when you need it.

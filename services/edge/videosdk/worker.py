@@ -2,9 +2,9 @@
 
 - One room: `serve` joins it with `run_job` inside an already running loop, next to an
   existing Edge.
-- The SDK's own `WorkerJob` (`build_worker_job` / `run_worker`, ``--register``): it runs
-  each job in its own event loop (and, when registered with VideoSDK's backend, in its own
-  process), so there the Edge comes from a factory.
+- The SDK's own `WorkerJob` (`build_worker_job`): it runs each job in its own event loop
+  (and, registered with VideoSDK's backend, in its own process), so there the Edge comes
+  from a factory. `services.edge.videosdk.pod` runs it registered (``--register``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,18 @@ from services.edge.videosdk.settings import (
 log = logging.getLogger(__name__)
 
 EdgeFactory = Callable[[], AbstractAsyncContextManager[Edge]]
+# JobContext -> the room a job joins instead of VideoSDK's (tests: a local room).
+RoomFactory = Callable[[Any], Any]
+
+# The SDK's own debug HTTP server (jobs, worker stats): on loopback only, for port-forward.
+SDK_DEBUG_HOST = "127.0.0.1"
+SDK_DEBUG_PORT = 8081
+# A job process is ready once it has imported what a job needs; several start at once on a
+# busy pod, and the SDK's 10 s would fail the call that waits for one.
+PROCESS_START_TIMEOUT_S = 30.0
+# A stopping worker asks its job processes to stop and terminates those still running after
+# this long. The pod lets its calls end first (pod.py): a call still running is cut short.
+CLOSE_TIMEOUT_S = 5.0
 
 
 async def run_job(ctx: JobContext, entrypoint: Entrypoint, *, stop: asyncio.Event) -> None:
@@ -101,9 +113,17 @@ class _JobSpec:
     pipeline_factory: PipelineFactory
     agent_factory: AgentFactory
     wait_for_participant: bool
+    playground: bool = False
+    room_factory: RoomFactory | None = None
 
 
 async def _run_worker_job(spec: _JobSpec, ctx: JobContext) -> None:
+    # The registered worker builds each job's RoomOptions itself, with the playground on
+    # unless VideoSDK's assignment says otherwise: that logs a link holding the token.
+    ctx.room_options.playground = spec.playground
+    if spec.room_factory is not None:
+        ctx.room_options.join_meeting = False  # JobContext.connect must not build its own
+        ctx.room = spec.room_factory(ctx)
     # Each job runs in a loop (and, registered, a process) of its own, so its Edge, broker
     # connection and reply consumer are opened here rather than shared with the caller.
     async with spec.edge_factory() as edge:
@@ -124,15 +144,34 @@ def build_worker_job(
     agent_factory: AgentFactory = IVRAgent,
     register: bool = False,
     wait_for_participant: bool = True,
+    max_calls: int = 1,
+    idle_processes: int = 1,
+    room_factory: RoomFactory | None = None,
+    sdk_port: int = SDK_DEBUG_PORT,
 ) -> Any:
     """The SDK's `WorkerJob` for this source, not started.
 
     Without `register` it joins ``settings.room_id`` directly; with it, the worker registers
-    with VideoSDK's backend and runs each assigned job in a new process. The entrypoint is a
-    `functools.partial` of a module-level function so it pickles into that process, which
-    holds as long as the factories are module-level callables too.
+    with VideoSDK's backend and runs each assigned job in a process of its own: at most
+    `max_calls` at once (the worker refuses more), `idle_processes` of them started ahead
+    of calls. The entrypoint is a `functools.partial` of a module-level function so it
+    pickles into that process, which holds as long as the factories are module-level
+    callables too.
     """
-    options = Options(agent_id=settings.agent_id, auth_token=settings.auth_token, register=register)
+    options = Options(
+        agent_id=settings.agent_id,
+        auth_token=settings.auth_token,
+        register=register,
+        max_processes=max_calls,
+        num_idle_processes=min(idle_processes, max_calls),
+        # The worker refuses a job once its load (jobs / max_processes) reaches this: at the
+        # SDK's 0.75 a pod would take three quarters of max_calls. Full is the limit.
+        load_threshold=1.0,
+        initialize_timeout=PROCESS_START_TIMEOUT_S,
+        close_timeout=CLOSE_TIMEOUT_S,
+        host=SDK_DEBUG_HOST,
+        port=sdk_port,
+    )
     if not options.auth_token:
         raise ValueError(f"no VideoSDK credentials: set {TOKEN_ENV} or pass auth_token")
     spec = _JobSpec(
@@ -140,28 +179,11 @@ def build_worker_job(
         pipeline_factory=pipeline_factory or settings.pipeline_factory(),
         agent_factory=agent_factory,
         wait_for_participant=wait_for_participant,
+        playground=settings.playground,
+        room_factory=room_factory,
     )
     return WorkerJob(
         entrypoint=functools.partial(_run_worker_job, spec),
         jobctx=functools.partial(JobContext, room_options=settings.room_options()),
         options=options,
     )
-
-
-def run_worker(
-    edge_factory: EdgeFactory,
-    *,
-    settings: VideoSDKSettings | None = None,
-    pipeline_factory: PipelineFactory | None = None,
-    agent_factory: AgentFactory = IVRAgent,
-    register: bool = False,
-) -> None:
-    """Run the VideoSDK worker in the foreground (blocking; it owns the event loop)."""
-    job = build_worker_job(
-        edge_factory,
-        settings=settings or VideoSDKSettings.from_env(),
-        pipeline_factory=pipeline_factory,
-        agent_factory=agent_factory,
-        register=register,
-    )
-    job.start()
