@@ -3,9 +3,10 @@
 Writes the service (services/<name>/), a unit test that passes as generated
 (tests/unit/test_<name>_service.py) and its deployment: deploy/k8s/base/<name>.yaml,
 rendered from the sales service's manifests as they are now, listed in the base
-kustomization, and a compose.yaml service declared like sales. Everything is rendered and
-checked before anything is written: a bad name, a bad key or an existing service changes
-nothing.
+kustomization, and a compose.yaml service declared like sales. A scaffolded service is
+interactive, like sales: its queue has a single active consumer, so it runs as a fixed
+pair (active + standby) with no autoscaler. Everything is rendered and checked before
+anything is written: a bad name, a bad key or an existing service changes nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ RESERVED = frozenset(
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*")
 MAX_NAME_LENGTH = 32
 # The objects every consumer service has (tests/unit/test_deploy.py checks them all).
-MANIFEST_KINDS = ("Deployment", "Service", "PodDisruptionBudget", "ScaledObject")
+MANIFEST_KINDS = ("Deployment", "Service", "PodDisruptionBudget")
+# What an interactive service must not have: its queue delivers to one consumer at a time,
+# so replicas beyond the standby would only wait.
+SCALER_KINDS = ("ScaledObject", "HorizontalPodAutoscaler")
+ACTIVE_AND_STANDBY = 2
 
 
 class ScaffoldError(Exception):
@@ -271,21 +276,7 @@ def check_manifest(text: str, name: str) -> None:
     _check_renamed(text, what)
     try:
         docs: list[dict[str, Any]] = [d for d in yaml.safe_load_all(text) if d]
-        objects = {d["kind"]: d for d in docs}
-        problems = [f"no {kind}" for kind in MANIFEST_KINDS if kind not in objects]
-        problems += [
-            f"{kind} named {objects[kind]['metadata']['name']!r}"
-            for kind in MANIFEST_KINDS
-            if kind in objects and objects[kind]["metadata"]["name"] != name
-        ]
-        if "Deployment" in objects:
-            [container] = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
-            if container["args"] != ["run", name]:
-                problems.append(f"Deployment runs {container['args']}")
-        if "ScaledObject" in objects:
-            [trigger] = objects["ScaledObject"]["spec"]["triggers"]
-            if trigger["metadata"]["queueName"] != service_queue(name):
-                problems.append(f"ScaledObject watches {trigger['metadata']['queueName']}")
+        problems = manifest_problems({d["kind"]: d for d in docs}, name)
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         problems = [f"unexpected shape ({type(exc).__name__}: {exc})"]
     if problems:
@@ -293,6 +284,36 @@ def check_manifest(text: str, name: str) -> None:
             f"{what}: {'; '.join(problems)}. Has {TEMPLATE_SERVICE}.yaml changed shape? "
             "Adapt services/scaffold.py to it."
         )
+
+
+def manifest_problems(objects: dict[str, dict[str, Any]], name: str) -> list[str]:
+    """What keeps the manifests (by kind) from deploying interactive service `name`."""
+    problems = [f"no {kind}" for kind in MANIFEST_KINDS if kind not in objects]
+    problems += [
+        f"{kind} named {objects[kind]['metadata']['name']!r}"
+        for kind in MANIFEST_KINDS
+        if kind in objects and objects[kind]["metadata"]["name"] != name
+    ]
+    problems += [
+        f"a {kind} (the queue has a single active consumer: replicas past the standby "
+        "would only wait)"
+        for kind in SCALER_KINDS
+        if kind in objects
+    ]
+    if "Deployment" in objects:
+        problems += _deployment_problems(objects["Deployment"]["spec"], name)
+    return problems
+
+
+def _deployment_problems(spec: dict[str, Any], name: str) -> list[str]:
+    [container] = spec["template"]["spec"]["containers"]
+    problems = []
+    if container["args"] != ["run", name]:
+        problems.append(f"Deployment runs {container['args']}")
+    replicas = spec.get("replicas")
+    if not isinstance(replicas, int) or replicas < ACTIVE_AND_STANDBY:
+        problems.append(f"Deployment has replicas {replicas}, not an active one and a standby")
+    return problems
 
 
 # ------------------------------------------------------------------ kustomization.yaml

@@ -11,6 +11,7 @@ queues and alert rules. A missing tool fails the test with how to install it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -21,13 +22,15 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
-from contracts.topology import service_queue
+from contracts.topology import service_queue, service_queue_arguments
 from services.cli import build_parser
 from services.runtime.http import build_app
 from services.runtime.main import load_builder
@@ -41,6 +44,9 @@ OVERLAYS = ("dev", "prod")
 CRDS = K8S / "crds"
 ALERTS = DEPLOY / "monitoring" / "alerts.yml"
 SETTINGS_ENV = K8S / "base" / "settings.env"
+# The measured constants of the edge pod's memory formula (and its scale-out fraction).
+EDGE_SIZING = K8S / "edge-sizing.yaml"
+EDGE_MANIFEST = K8S / "base" / "edge.yaml"
 # The oldest and the newest Kubernetes minor the manifests are validated against.
 K8S_VERSIONS = ("1.29", "1.35")
 
@@ -50,6 +56,8 @@ EDGE_ARGS = ["edge", "--source", "videosdk", "--register"]
 POD_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 AMQP_SECRET = ("dtmf-bus-amqp", "url")
+# What stands in for a value from a Secret when the manifests' settings are parsed.
+SECRET_STAND_INS = {"AMQP_URL": "amqp://from-a-secret.invalid/"}
 VIDEOSDK_SECRET = ("dtmf-bus-videosdk", "token")
 # Labels the RabbitMQ Cluster Operator puts on the pods of a RabbitmqCluster named NAME.
 RABBITMQ_POD_LABELS = {
@@ -65,6 +73,15 @@ RABBITMQ_TRIGGER_KEYS = {
     "vhostName", "useRegex", "excludeUnacknowledged", "pageSize", "operation", "timeout",
     "unsafeSsl", "usernameFromEnv", "passwordFromEnv",
 }  # fmt: skip
+# Parameters of KEDA's prometheus scaler (keda.sh/docs/latest/scalers/prometheus).
+PROMETHEUS_TRIGGER_KEYS = {
+    "serverAddress", "query", "queryParameters", "threshold", "activationThreshold",
+    "namespace", "customHeaders", "ignoreNullValues", "unsafeSsl", "timeout", "authModes",
+}  # fmt: skip
+# An interactive service: one consumer at a time takes its queue, the other waits to take over.
+ACTIVE_AND_STANDBY = 2
+# prometheus_client's variable: set, a process writes its metrics to files in that directory.
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Checkov findings accepted on purpose; the manifests carry the same reasons in
 # checkov.io/skip annotations next to the objects they concern.
 ACCEPTED_CHECKOV_SKIPS = {
@@ -180,10 +197,44 @@ def environment(docs: tuple[dict[str, Any], ...], deployment: dict[str, Any]) ->
 def settings_of(docs: tuple[dict[str, Any], ...], deployment: dict[str, Any]) -> Settings:
     """The Settings the service would read in this pod (references stand in as text)."""
     plain = {
-        name: value if isinstance(value, str) else f"ref-{name.lower()}"
+        name: value if isinstance(value, str) else SECRET_STAND_INS.get(name, f"ref-{name}")
         for name, value in environment(docs, deployment).items()
     }
     return Settings.from_env(plain)
+
+
+def mounted_volume(deployment: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The pod volume `path` is on (its mount, the deepest one holding it), or a failure."""
+    mounts = {Path(m["mountPath"]): m["name"] for m in container(deployment)["volumeMounts"]}
+    holding = [mount for mount in mounts if path == mount or mount in path.parents]
+    assert holding, f"{deployment['metadata']['name']}: {path} is on no volume"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    volume: dict[str, Any] = volumes[mounts[max(holding, key=lambda m: len(m.parts))]]
+    return volume
+
+
+def mebibytes(quantity: str) -> int:
+    match = re.fullmatch(r"(\d+)(Mi|Gi)", quantity)
+    assert match, f"memory {quantity!r}: expected a number of Mi or Gi"
+    return int(match[1]) * {"Mi": 1, "Gi": 1024}[match[2]]
+
+
+def edge_sizing() -> dict[str, float]:
+    sizing: dict[str, float] = yaml.safe_load(EDGE_SIZING.read_text())
+    return sizing
+
+
+def edge_memory_mib(settings: Settings) -> int:
+    """The documented formula: the worker, and one job process per call and idle process."""
+    sizing = edge_sizing()
+    processes = settings.edge_max_calls + settings.edge_idle_processes
+    return int(sizing["worker_base_mib"] + processes * sizing["job_process_mib"])
+
+
+def metric_names() -> set[str]:
+    registry = CollectorRegistry()
+    Metrics(registry)
+    return {metric.name for metric in registry.collect()}
 
 
 @cache
@@ -198,6 +249,32 @@ def consumer_services() -> dict[str, Any]:
             continue
         settings = Settings(calllog_path=Path(os.devnull))
         found[name] = build(settings)
+    return found
+
+
+@cache
+def single_active_services() -> frozenset[str]:
+    """The services whose queue delivers to one consumer at a time, as the code declares it."""
+    return frozenset(
+        name
+        for name, service in consumer_services().items()
+        if service_queue_arguments(interactive=service.interactive).get("x-single-active-consumer")
+    )
+
+
+def scalers_of_single_active_consumers(docs: tuple[dict[str, Any], ...]) -> list[str]:
+    """Autoscalers that add consumers to a single-active-consumer queue: standbys, no more."""
+    services = consumer_services()
+    queues = {service_queue(services[name].name) for name in single_active_services()}
+    found = []
+    for name, scaled in kind(docs, "ScaledObject").items():
+        target = scaled["spec"]["scaleTargetRef"]["name"]
+        watched = {t["metadata"].get("queueName") for t in scaled["spec"]["triggers"]}
+        if target in single_active_services() or watched & queues:
+            found.append(f"ScaledObject {name} scales {target} on {sorted(map(str, watched))}")
+    for name, hpa in kind(docs, "HorizontalPodAutoscaler").items():
+        if hpa["spec"]["scaleTargetRef"]["name"] in single_active_services():
+            found.append(f"HorizontalPodAutoscaler {name}")
     return found
 
 
@@ -248,7 +325,7 @@ def test_every_object_matches_its_schema(docs: tuple[dict[str, Any], ...]) -> No
 
 def test_crd_schemas_reject_unknown_fields() -> None:
     # The schemas must catch typos, as the API server's strict field validation does.
-    scaled = kind(render("dev"), "ScaledObject")["sales"]
+    scaled = kind(render("dev"), "ScaledObject")[EDGE]
     typo = {**scaled, "spec": {**scaled["spec"], "maxReplicas": 3}}
     schema = json.loads((CRDS / "keda.sh_v1alpha1_scaledobject.json").read_text())
     with pytest.raises(jsonschema.ValidationError, match="maxReplicas"):
@@ -353,9 +430,13 @@ def test_ports_and_probes_match_the_http_server(docs: tuple[dict[str, Any], ...]
 
 
 def test_grace_period_outlasts_the_drain_bound(docs: tuple[dict[str, Any], ...]) -> None:
+    # The edge's worker first lets its calls run on, up to this, then closes like the others.
+    from services.edge.videosdk.worker import CLOSE_TIMEOUT_S
+
     for name, deployment in kind(docs, "Deployment").items():
         grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         drain = settings_of(docs, deployment).shutdown_timeout_s
+        drain += CLOSE_TIMEOUT_S if name == EDGE else 0
         assert grace > drain + 5, f"{name}: grace {grace}s vs drain bound {drain}s"
 
 
@@ -397,11 +478,47 @@ def test_calllog_writes_to_a_mounted_volume(overlay: str, docs: tuple[dict[str, 
         assert set(volume) == {"name", "emptyDir"}
 
 
-def test_consumers_scale_on_their_queue(overlay: str, docs: tuple[dict[str, Any], ...]) -> None:
+def test_no_scaler_targets_a_single_active_consumer_queue(
+    docs: tuple[dict[str, Any], ...],
+) -> None:
+    assert single_active_services(), "the interactive services' queues are single-active"
+    assert not scalers_of_single_active_consumers(docs)
+
+
+def test_a_scaler_on_a_single_active_consumer_queue_is_caught() -> None:
+    scaler = {
+        "kind": "ScaledObject",
+        "metadata": {"name": "sales"},
+        "spec": {
+            "scaleTargetRef": {"name": "sales"},
+            "triggers": [{"type": "rabbitmq", "metadata": {"queueName": service_queue("sales")}}],
+        },
+    }
+    assert "sales" in single_active_services()
+    assert scalers_of_single_active_consumers((*render("prod"), scaler))
+
+
+def test_single_active_consumers_run_active_and_standby(docs: tuple[dict[str, Any], ...]) -> None:
+    deployments = kind(docs, "Deployment")
+    budgets = kind(docs, "PodDisruptionBudget")
+    for name in single_active_services():
+        spec = deployments[name]["spec"]
+        assert spec["replicas"] == ACTIVE_AND_STANDBY, f"{name}: an active consumer and a standby"
+        # A drain may take one of the pair, never both.
+        assert budgets[name]["spec"]["minAvailable"] == ACTIVE_AND_STANDBY - 1
+        [spread] = spec["template"]["spec"]["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "kubernetes.io/hostname"
+        assert selects(spread["labelSelector"], pod_labels(deployments[name]))
+
+
+def test_other_consumers_scale_on_their_queue(
+    overlay: str, docs: tuple[dict[str, Any], ...]
+) -> None:
     scaled = kind(docs, "ScaledObject")
     auths = kind(docs, "TriggerAuthentication")
     deployments = kind(docs, "Deployment")
-    for name, service in consumer_services().items():
+    services = consumer_services()
+    for name in set(services) - single_active_services():
         if overlay == "prod" and name == "calllog":
             continue  # one replica on its volume: test_calllog_writes_to_a_mounted_volume
         scaler = scaled[name]["spec"]
@@ -412,22 +529,88 @@ def test_consumers_scale_on_their_queue(overlay: str, docs: tuple[dict[str, Any]
         assert trigger["type"] == "rabbitmq"
         metadata = trigger["metadata"]
         assert set(metadata) <= RABBITMQ_TRIGGER_KEYS
-        assert metadata["queueName"] == service_queue(service.name)
+        assert metadata["queueName"] == service_queue(services[name].name)
         assert metadata["mode"] == "QueueLength" and int(metadata["value"]) > 0
         assert "host" not in metadata, "the broker URL comes from the TriggerAuthentication"
         auth = auths[trigger["authenticationRef"]["name"]]["spec"]
         assert auth["secretTargetRef"] == [
             {"parameter": "host", "name": AMQP_SECRET[0], "key": AMQP_SECRET[1]}
         ]
-    assert set(scaled) <= set(consumer_services()), "a ScaledObject for a missing service"
+    assert set(scaled) <= set(services) | {EDGE}, "a ScaledObject for a missing service"
 
 
-def test_edge_scales_on_cpu(docs: tuple[dict[str, Any], ...]) -> None:
-    hpa = kind(docs, "HorizontalPodAutoscaler")[EDGE]["spec"]
-    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": EDGE}
-    assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu"]
-    assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
-    assert "replicas" not in kind(docs, "Deployment")[EDGE]["spec"]
+def test_edge_scales_on_live_calls_per_pod(docs: tuple[dict[str, Any], ...]) -> None:
+    assert not kind(docs, "HorizontalPodAutoscaler"), "KEDA makes the HPA: two would fight"
+    edge = kind(docs, "Deployment")[EDGE]
+    assert "replicas" not in edge["spec"], "the ScaledObject owns the count"
+    scaler = kind(docs, "ScaledObject")[EDGE]["spec"]
+    assert scaler["scaleTargetRef"] == {"name": EDGE}
+    assert 1 <= scaler["minReplicaCount"] <= scaler["maxReplicaCount"]
+    [trigger] = scaler["triggers"]
+    # AverageValue (the default): KEDA runs ceil(query / threshold) pods.
+    assert trigger["type"] == "prometheus" and "metricType" not in trigger
+    metadata = trigger["metadata"]
+    assert set(metadata) <= PROMETHEUS_TRIGGER_KEYS
+    assert urlsplit(metadata["serverAddress"]).scheme in {"http", "https"}
+    assert metadata["ignoreNullValues"] == "false", "a lost metric must not read as no calls"
+    settings = settings_of(docs, edge)
+    threshold = math.floor(settings.edge_max_calls * edge_sizing()["target_calls_fraction"])
+    assert metadata["threshold"] == str(threshold)
+    assert 0 < threshold < settings.edge_max_calls
+
+
+def test_edge_scaler_counts_this_namespaces_edge_calls(docs: tuple[dict[str, Any], ...]) -> None:
+    query = kind(docs, "ScaledObject")[EDGE]["spec"]["triggers"][0]["metadata"]["query"]
+    match = re.fullmatch(r"sum\((\w+)\{(.*)\}\)", query)
+    assert match, f"expected sum(metric{{...}}), got {query}"
+    metric, matchers = match.groups()
+    assert metric == "dtmf_live_calls" and metric in metric_names()
+    labels = {k: (op, v) for k, op, v in re.findall(r'(\w+)\s*(=~|=)\s*"([^"]*)"', matchers)}
+    monitor = one(docs, "ServiceMonitor")["spec"]
+    job = kind(docs, "Service")[EDGE]["metadata"]["labels"][monitor["jobLabel"]]
+    namespace = one(docs, "Namespace")["metadata"]["name"]
+    assert labels.pop("namespace") == ("=", namespace)
+    assert labels.pop("job") == ("=", job)
+    op, pods = labels.pop("pod")
+    assert op == "=~" and not labels
+    assert re.fullmatch(pods, "edge-7d4b9c8f6-x2kqp")  # a pod of Deployment edge
+    assert not re.fullmatch(pods, "sales-7d4b9c8f6-x2kqp")
+
+
+def test_edge_memory_follows_the_formula(docs: tuple[dict[str, Any], ...]) -> None:
+    edge = kind(docs, "Deployment")[EDGE]
+    expected = edge_memory_mib(settings_of(docs, edge))
+    resources = container(edge)["resources"]
+    assert mebibytes(resources["requests"]["memory"]) == expected
+    assert mebibytes(resources["limits"]["memory"]) == expected, "request = limit"
+
+
+def test_edge_formula_is_documented_for_the_defaults() -> None:
+    defaults = dict(line.split("=", 1) for line in SETTINGS_ENV.read_text().split("\n") if line)
+    settings = Settings()
+    assert int(defaults["DTMF_EDGE_MAX_CALLS"]) == settings.edge_max_calls
+    assert int(defaults["DTMF_EDGE_IDLE_PROCESSES"]) == settings.edge_idle_processes
+    sizing = edge_sizing()
+    worked = (
+        f"= {sizing['worker_base_mib']} Mi + ({settings.edge_max_calls} + "
+        f"{settings.edge_idle_processes}) \N{MULTIPLICATION SIGN} {sizing['job_process_mib']} Mi "
+        f"= {edge_memory_mib(settings)} Mi"
+    )
+    assert worked in EDGE_MANIFEST.read_text(), f"edge.yaml should say {worked!r}"
+
+
+def test_edge_processes_share_a_metrics_directory(docs: tuple[dict[str, Any], ...]) -> None:
+    for name, deployment in kind(docs, "Deployment").items():
+        env = environment(docs, deployment)
+        if name != EDGE:  # one process: prometheus_client's default, in-memory mode
+            assert MULTIPROC_DIR_ENV not in env, name
+            continue
+        directory = Path(env[MULTIPROC_DIR_ENV])
+        assert directory == Path("/var/run/dtmf-metrics")
+        # A volume the pod's processes share, fresh with each pod (a read-only root below).
+        assert set(mounted_volume(deployment, directory)) == {"name", "emptyDir"}
+        spool = settings_of(docs, deployment).spool_dir
+        assert "emptyDir" in mounted_volume(deployment, spool), "the spool outlives a process"
 
 
 def test_every_deployment_has_a_service_and_a_budget(docs: tuple[dict[str, Any], ...]) -> None:
@@ -443,7 +626,9 @@ def test_every_deployment_has_a_service_and_a_budget(docs: tuple[dict[str, Any],
         assert services[name]["metadata"]["labels"] == labels
         budget = budgets[name]["spec"]
         assert selects(budget["selector"], labels)
-        assert budget == {"maxUnavailable": 1, "selector": budget["selector"]}
+        # An active consumer and its standby keep one; the others may lose one at a time.
+        bound = {"minAvailable": 1} if name in single_active_services() else {"maxUnavailable": 1}
+        assert budget == {**bound, "selector": budget["selector"]}
 
 
 def test_prometheus_scrapes_the_jobs_the_alerts_use(docs: tuple[dict[str, Any], ...]) -> None:

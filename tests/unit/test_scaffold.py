@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,7 +134,8 @@ def test_deployment_checks_pass_with_the_new_services(scaffolded: Scaffolded) ->
     for check in (  # the checks that every service has its manifests ran, and passed
         "test_every_service_has_a_deployment_running_it[dev]",
         "test_every_service_has_a_deployment_running_it[prod]",
-        "test_consumers_scale_on_their_queue[prod]",
+        "test_no_scaler_targets_a_single_active_consumer_queue[prod]",
+        "test_single_active_consumers_run_active_and_standby[prod]",
         "test_every_deployment_has_a_service_and_a_budget[prod]",
         "test_every_object_matches_its_schema[prod]",
         "test_compose_runs_every_service_with_the_same_settings",
@@ -161,9 +162,12 @@ def test_manifests_are_sales_renamed(scaffolded: Scaffolded) -> None:
         text = (base / f"{name}.yaml").read_text()
         assert not re.search(r"sales", text, re.I)
         renamed = json.loads(re.sub(r"\bsales\b", name, json.dumps(sales)))
-        assert list(yaml.safe_load_all(text)) == renamed
-        assert f"queueName: dtmf.svc.{name}\n" in text
+        docs = list(yaml.safe_load_all(text))
+        assert docs == renamed
         assert f'args: ["run", "{name}"]\n' in text
+        # Interactive: a fixed active + standby pair, no autoscaler.
+        assert [d["kind"] for d in docs] == ["Deployment", "Service", "PodDisruptionBudget"]
+        assert docs[0]["spec"]["replicas"] == 2
 
 
 def test_kustomization_and_compose_only_gain_lines(scaffolded: Scaffolded) -> None:
@@ -243,6 +247,40 @@ def test_a_bad_key_is_refused_and_nothing_written(
     before = snapshot(repo)
     with pytest.raises(ScaffoldError, match=re.escape(message)):
         scaffold(root=repo, name="loyalty", keys=keys)
+    assert snapshot(repo) == before
+
+
+SCALER = """---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: sales
+spec:
+  scaleTargetRef:
+    name: sales
+  triggers:
+    - type: rabbitmq
+      metadata:
+        queueName: dtmf.svc.sales
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: text + SCALER, "a ScaledObject (the queue has a single active consumer"),
+        (lambda text: text.replace("  replicas: 2\n", ""), "replicas None"),
+        (lambda text: text.replace("replicas: 2", "replicas: 1"), "replicas 1"),
+    ],
+)
+def test_a_template_that_would_scale_standbys_is_refused(
+    repo: Path, edit: Callable[[str], str], message: str
+) -> None:
+    template = repo / "deploy" / "k8s" / "base" / "sales.yaml"
+    template.write_text(edit(template.read_text()))
+    before = snapshot(repo)
+    with pytest.raises(ScaffoldError, match=re.escape(message)):
+        scaffold(root=repo, name="loyalty", keys=["3"])
     assert snapshot(repo) == before
 
 
