@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # start even while the broker cluster has lost quorum (with pause_minority, the surviving
 # node then refuses connections altogether).
 START_WAIT_S = 3.0
-RETRY_CONNECT_S = 1.0
+RETRY_CONNECT_S = 0.5
 
 
 @dataclass
@@ -57,7 +57,7 @@ async def _connect_until_up(settings: Settings, *, name: str) -> AbstractRobustC
         except CONNECTION_EXCEPTIONS as error:
             if not warned:
                 log.warning(
-                    "%s: no broker yet (%s); retrying every %.0fs", name, error, RETRY_CONNECT_S
+                    "%s: no broker yet (%s); retrying every %.1f s", name, error, RETRY_CONNECT_S
                 )
                 warned = True
         await asyncio.sleep(RETRY_CONNECT_S)  # a pace between attempts, not a wait for a result

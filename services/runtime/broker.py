@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # operating system's TCP timeout (minutes). A single node keeps aio-pika's default.
 NODE_CONNECT_TIMEOUT_S = 10.0
 # Between failed attempts while the broker is away (the first attempt after a loss is at once).
-RECONNECT_INTERVAL_S = 1.0
+RECONNECT_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
