@@ -5,24 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from contracts import topology as t
 from contracts.events import AnyEvent
+from services.runtime.codec import to_message
 
 log = logging.getLogger(__name__)
-
-
-def to_message(event: AnyEvent) -> aio_pika.Message:
-    return aio_pika.Message(
-        body=event.model_dump_json().encode(),
-        content_type=t.CONTENT_TYPE,
-        message_id=event.event_id,
-        type=event.type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        headers={"x-schema-version": event.schema_version},
-    )
 
 
 class AmqpEventChannel:

@@ -21,22 +21,12 @@ import aio_pika
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, PublishError
 
-from contracts import topology as t
 from contracts.replies import Reply
+from services.runtime.codec import to_message
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (0.05, 0.1, 0.25, 0.5)
-
-
-def to_message(reply: Reply) -> aio_pika.Message:
-    return aio_pika.Message(
-        body=reply.model_dump_json().encode(),
-        content_type=t.CONTENT_TYPE,
-        message_id=reply.reply_id,
-        type=reply.type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
 
 
 class ReplySender:
