@@ -72,7 +72,7 @@ async def _attach(
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         topo = await broker.declare_topology(channel, dead_queue=False)
-        await events.open(connection)
+        await events.open()
         handled = {o: metrics.messages_handled.labels(name, o.value) for o in Outcome}
         runner: Runner[Reply] = Runner(
             name=name,
@@ -103,7 +103,9 @@ async def running_edge(
     (connected, or past START_WAIT_S without a broker: then it connects in the background)."""
     metrics = metrics if metrics is not None else Metrics()
     name = f"edge-{settings.edge_id}"
-    events = AmqpEventChannel()
+    # Events have a connection of their own: the publisher may replace it without touching
+    # the reply consumer.
+    events = AmqpEventChannel(lambda: _connect_until_up(settings, name=f"{name}-events"))
     spool = Spool(settings.spool_dir, owner=settings.edge_id)
     publisher = BufferingPublisher(
         events,
@@ -161,6 +163,7 @@ async def running_edge(
         await replayer.stop(spooled_the_rest=spooled)
         attaching.cancel()
         await asyncio.gather(attaching, return_exceptions=True)
+        await bounded(events.close(), what="edge: close events", timeout=5)
         if (a := attached()) is not None:
             await bounded(a.connection.close(), what="edge: close", timeout=5)
 
