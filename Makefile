@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 
-.PHONY: help install broker promtool deploy-tools deploy new-consumer bench bench-scaling demo run test test-unit test-integration test-e2e lint format schemas clean
+.PHONY: help install broker promtool deploy-tools deploy new-consumer bench bench-scaling bench-reply-queues soak demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
@@ -15,6 +15,8 @@ help:
 	@echo "make lint   - ruff and mypy (strict on contracts/ and services/)"
 	@echo "make bench  - benchmark this machine: latency at 1,000 calls, saturation vs an aio-pika baseline"
 	@echo "make bench-scaling - the same plus 100 / 1,000 / 5,000 calls"
+	@echo "make bench-reply-queues - the edge's reply-queue designs at 50 and 500 call starts, a broker restart, a 3-node cluster"
+	@echo "make soak   - SOAK_MINUTES (30) at half the measured saturation: RSS of every process over time, p99 per 5 min, 0 lost"
 	@echo "make schemas - regenerate contracts/schemas/*.json from the models"
 	@echo "make deploy OVERLAY=dev|prod - kubectl apply -k the overlay to the current context"
 	@echo "make new-consumer NAME=billing KEYS=3 - scaffold a consumer service (quote * and #)"
@@ -66,6 +68,15 @@ bench: install broker
 
 bench-scaling: install broker
 	$(PY) -m bench --scaling $(BENCH_ARGS)
+
+# Rounds on a private node of their own, so its CPU and memory are theirs alone.
+bench-reply-queues: install broker
+	$(PY) -m bench.replyqueues --broker private $(BENCH_ARGS)
+
+SOAK_MINUTES ?= 30
+# Not in `make test`: it takes SOAK_MINUTES plus about a minute.
+soak: install broker
+	$(PY) -m bench --soak $(SOAK_MINUTES) $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,13 +15,18 @@
    - scaling (--scaling): the open loop at 100, 1,000 and 5,000 calls;
 4. a table on stdout and a JSON file (default var/bench/result-<UTC timestamp>.json).
 
-Exit status: 0, or 1 when any press went unanswered (lost) or failed, or 2 when
---check-targets is given and a target is missed. Progress goes to stderr.
+With --soak MINUTES (`make soak`), steps 3 and 4 are the soak run instead (bench.soak): the
+closed loop to measure saturation, then the open loop at half that rate for MINUTES with the
+RSS of every process sampled over time; JSON in var/bench/soak-<UTC timestamp>.json.
+
+Exit status: 0, or 1 when any press went unanswered (lost) or failed (a soak: or a process's
+memory kept growing), or 2 when --check-targets is given and a target is missed. Progress
+goes to stderr.
 
 This module holds the options and main; the rest: bench.plan (which phases), bench.run (the
 run, phase after phase), bench.phases (one phase), bench.system (the services),
 bench.processes (spawning and stopping), bench.aggregate (a phase's figures), bench.targets
-(the summary against issue #7's targets), bench.report (the tables).
+(the summary against issue #7's targets), bench.report (the tables), bench.soak (--soak).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, soak
 from bench.broker import BrokerError, PrivateVhost, broker_version, check_local, reachable
 from bench.errors import BenchError
 from bench.plan import DEFAULT_KEYS, SCALING_CALLS, plan
@@ -138,7 +143,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="before each phase, wait up to this many seconds for the machine to be idle "
         "(other jobs skew every figure; 0: don't wait)",
     )
-    p.add_argument("--out", default=None, help="result JSON (default var/bench/result-<ts>.json)")
+    p.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="instead of the phases: the soak run (bench.soak), saturation then an open loop "
+        "at --soak-fraction of it for MINUTES, RSS of every process over time",
+    )
+    p.add_argument("--soak-fraction", type=float, default=0.5, help="soak: share of saturation")
+    p.add_argument(
+        "--soak-saturation",
+        type=float,
+        default=None,
+        metavar="REPLIES_PER_S",
+        help="soak: the saturation to take a share of (still measured and reported); on a "
+        "shared machine, one from a quiet `make bench` keeps soaks comparable",
+    )
+    p.add_argument("--soak-window", type=float, default=300.0, help="soak: seconds per window")
+    p.add_argument(
+        "--soak-sample", type=float, default=30.0, help="soak: seconds between RSS samples"
+    )
+    p.add_argument(
+        "--soak-leak-mb-h",
+        type=float,
+        default=10.0,
+        help="soak: RSS slope over the second half (MB/hour) above which a process that also "
+        "ends at a new high is growing",
+    )
+    p.add_argument(
+        "--out", default=None, help="result JSON (default var/bench/result-<ts>.json, soak-<ts>)"
+    )
     p.add_argument(
         "--keep-logs", action="store_true", help="keep var/bench/run-<ts>/ (process logs)"
     )
@@ -154,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     base_url = os.environ.get("AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/"
     try:
         plan(args)
+        if args.soak is not None:
+            soak.check(args)
         host, port = check_local(base_url)
     except (BenchError, BrokerError) as error:
         log.error("%s", error)
@@ -162,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("no broker at %s:%s: start one with `make broker`", host, port)
         return 2
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out) if args.out else Path("var/bench") / f"result-{stamp}.json"
+    kind = "result" if args.soak is None else "soak"
+    out = Path(args.out) if args.out else Path("var/bench") / f"{kind}-{stamp}.json"
     run_dir = Path("var/bench") / f"run-{stamp}-{os.getpid()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
@@ -170,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = False
     try:
         with vhost as url:
-            measured = asyncio.run(run_bench(args, url=url, run_dir=run_dir, port=port))
+            runner = run_bench if args.soak is None else soak.run_soak
+            measured = asyncio.run(runner(args, url=url, run_dir=run_dir, port=port))
         ok = True
     except (BenchError, BrokerError, TimeoutError) as error:
         log.error("failed: %s", error)
@@ -179,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if ok and not args.keep_logs and not measured["failures"]:
             shutil.rmtree(run_dir, ignore_errors=True)
-    summary = summarize(measured["phases"], measured["scaling"])
-    doc = {
+    header = {
         "benchmark": "dtmf-bus",
         "format": 1,
         "started_at": started.isoformat(),
@@ -188,17 +226,21 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "config": {k: v for k, v in vars(args).items()},
         "services": service_list(args),
+    }
+    if args.soak is not None:
+        doc = soak.document(measured, header=header)
+        write(doc, out, report.render_soak(doc))
+        return soak.exit_code(doc)
+    summary = summarize(measured["phases"], measured["scaling"])
+    doc = {
+        **header,
         "phases": measured["phases"],
         "scaling": measured["scaling"],
         "failed_phases": measured["failures"],
         "services_stopped_cleanly": all(c == 0 for c in measured["service_exit_codes"].values()),
         "summary": summary,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    sys.stdout.write(report.render(doc))
-    sys.stdout.write(f"\nresult: {out}\n")
-    sys.stdout.flush()
+    write(doc, out, report.render(doc))
     if measured["failures"]:
         log.error("logs of the failed phases: %s", run_dir)
         return 2
@@ -207,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_targets and not targets_met(summary):
         return 2
     return 0
+
+
+def write(doc: dict[str, Any], out: Path, text: str) -> None:
+    """The result JSON to `out`, its tables to stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.write(text)
+    sys.stdout.write(f"\nresult: {out}\n")
+    sys.stdout.flush()
 
 
 def machine_info() -> dict[str, Any]:

@@ -150,6 +150,8 @@ class Meter:
         self._peak: dict[str, int] = {}
         self._cpu0: dict[str, float] = {}
         self._t0 = 0.0
+        # event-loop time the last window began at, for samplers that align on it (bench.soak)
+        self.window_start: float | None = None
         self._machine0 = (0.0, 0.0)
         self._task: asyncio.Task[None] | None = None
 
@@ -187,7 +189,7 @@ class Meter:
 
     def begin(self) -> None:
         loop = asyncio.get_running_loop()
-        self._t0 = loop.time()
+        self._t0 = self.window_start = loop.time()
         self._machine0 = machine_cpu()
         self._cpu0 = {n: cpu_seconds(p) or 0.0 for n, p in self._pids.items()}
         self._peak = {n: rss_bytes(p) or 0 for n, p in self._pids.items()}

@@ -234,3 +234,95 @@ def render(doc: dict[str, Any]) -> str:
     if not doc.get("services_stopped_cleanly", True):
         out.append("  WARNING: a service did not stop cleanly (see --keep-logs)\n")
     return "".join(out)
+
+
+def _rss_at(series: dict[str, Any], t: float) -> float | None:
+    """The RSS sample nearest to `t` (s into the soak window), if one is within 60 s."""
+    pairs = list(zip(series["t_s"], series["rss_mb"], strict=True))
+    if not pairs:
+        return None
+    at, mb = min(pairs, key=lambda p: abs(p[0] - t))
+    return float(mb) if abs(at - t) <= 60 else None
+
+
+def _saturation(doc: dict[str, Any]) -> str:
+    measured = doc["saturation"]
+    text = (
+        f"saturation (closed loop, C={measured['calls']}): {measured['replies_per_s']:,.0f} "
+        f"replies/s measured, other work {measured['other_cpu_pct']:.0f}% CPU"
+    )
+    if doc["soak"]["saturation_pinned"]:
+        text += f"; taken as {doc['soak']['saturation_replies_per_s']:,.0f} (--soak-saturation)"
+    return text + "\n"
+
+
+def render_soak(doc: dict[str, Any]) -> str:
+    """The soak run (bench.soak): its load, each window's latency, each process's RSS."""
+    s, soak, machine = doc["summary"], doc["soak"], doc["machine"]
+    out = [
+        f"dtmf-bus soak  {doc['started_at']}  {machine['cores']} cores, "
+        f"Python {machine['python']}, aio-pika {machine['aio_pika']}, "
+        f"RabbitMQ {machine.get('rabbitmq') or '?'}\n",
+        _saturation(doc),
+        f"soak at {100 * soak['fraction']:g}% of it: {soak['calls']} calls x 1 press / "
+        f"{soak['interval_s']:g} s = {soak['presses_per_s']:.1f} presses/s for "
+        f"{s['minutes']:g} min\n",
+        f"load average before {doc['load_average']['before']}, "
+        f"after {doc['load_average']['after']}\n",
+        "\nper window: press -> reply applied at the edge, by when the press was made\n",
+    ]
+    rows = [
+        [
+            w["window"],
+            f"{w['from_s'] / 60:g}-{w['to_s'] / 60:g}",
+            w["answered"],
+            w["latency_ms"]["p50"],
+            w["latency_ms"]["p99"],
+            w["latency_ms"]["max"],
+            w["unanswered"],
+            None if w["machine_cpu_pct"] is None else f"{w['machine_cpu_pct']:.0f}%",
+            None if w["not_ours_pct"] is None else f"{w['not_ours_pct']:.0f}%",
+        ]
+        for w in doc["windows"]
+    ]
+    headers = ("window", "minutes", "answered", "p50 ms", "p99 ms", "max ms", "unanswered")
+    out.append(table((*headers, "machine CPU", "not ours"), rows))
+    noisy = [str(w["window"]) for w in doc["windows"] if (w["not_ours_pct"] or 0) > 20]
+    if noisy:
+        out.append(f"WARNING: other work ran on the machine in window(s) {', '.join(noisy)}\n")
+
+    marks = [0.0] + [w["to_s"] for w in doc["windows"]]
+    procs = doc["rss"]["processes"]
+    threshold = next(iter(procs.values()))["threshold_mb_per_h"] if procs else None
+    out.append(
+        f"\nRSS MB at each window's edge (every {doc['rss']['sample_s']:g} s in the JSON); "
+        f"slope over the second half, MB/hour; growing: above {threshold} MB/h and a new high\n"
+    )
+    rows = [
+        [
+            name,
+            *(_rss_at(p, t) for t in marks),
+            p["slope_mb_per_h"],
+            p["harness_mb_per_h"] or None,
+            p["verdict"],
+        ]
+        for name, p in procs.items()
+    ]
+    minutes = [f"{t / 60:g} min" for t in marks]
+    out.append(table(("process", *minutes, "slope", "harness", "verdict"), rows))
+    out.append(
+        "(harness: the load generator's own samples, 24 B a press, taken out of its slope)\n"
+    )
+
+    out.append("\nsummary\n")
+    out.append(
+        f"  presses {s['presses']:,}: lost {s['lost_presses']}, failed {s['failed_presses']}, "
+        f"shed {s['shed_presses']}\n"
+    )
+    p99 = ", ".join("-" if v is None else f"{v:g}" for v in s["p99_ms_per_window"])
+    out.append(f"  p99 per window (ms): {p99}\n")
+    growing = ", ".join(s["growing"]) or "none"
+    out.append(f"  memory growing: {growing}\n")
+    if not all(code == 0 for code in doc["service_exit_codes"].values()):
+        out.append("  WARNING: a service did not stop cleanly (see --keep-logs)\n")
+    return "".join(out)

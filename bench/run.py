@@ -1,16 +1,19 @@
 """One benchmark run in a private vhost: the services up, then each planned phase in turn
-on a drained broker and (bounded wait) an idle machine, its result kept or its failure noted."""
+on a drained broker and (bounded wait) an idle machine, its result kept or its failure noted.
+The soak run (bench.soak) starts the services and prepares its phases the same way."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
 from bench.phases import run_phase
-from bench.plan import PHASE_KINDS, plan
+from bench.plan import PHASE_KINDS, Phase, plan
 from bench.processes import Processes, process_env
 from bench.procstat import Meter, find_broker_pid, wait_until_quiet
 from bench.system import Services, service_list
@@ -22,11 +25,11 @@ log = logging.getLogger(__name__)
 QUIET_PCT = 25
 
 
-async def run_bench(
+@contextlib.asynccontextmanager
+async def system_up(
     args: argparse.Namespace, *, url: str, run_dir: Path, port: int
-) -> dict[str, Any]:
-    """Phase results by name, the scaling ones, failed phases and the services' exit codes."""
-    phases = plan(args)
+) -> AsyncIterator[tuple[Processes, Services]]:
+    """The services up and measured (and the broker's beam.smp); no process left after."""
     async with Meter() as meter:
         env = process_env(url, run_dir, reply_timeout=args.reply_timeout, prefetch=args.prefetch)
         processes = Processes(env=env, run_dir=run_dir, meter=meter)
@@ -42,49 +45,63 @@ async def run_bench(
             )
             await services.start()
             log.info("services up")
-            results: dict[str, dict[str, Any]] = {}
-            scaling: list[dict[str, Any]] = []
-            failures: dict[str, str] = {}
-            for phase in phases:
-                backlog = await services.wait_drained(timeout=120)
-                if backlog:
-                    log.warning("%s messages still queued from the previous phase", backlog)
-                if args.quiet_wait > 0:
-                    busy = await wait_until_quiet(threshold_pct=QUIET_PCT, timeout=args.quiet_wait)
-                    if busy >= QUIET_PCT:
-                        log.warning("machine still %.0f%% busy with other work: figures skew", busy)
-                log.info(
-                    "phase %s: %s, %s %s, %g s (+%g s warm-up)",
-                    phase.name,
-                    phase.kind,
-                    phase.calls,
-                    phase.load,
-                    phase.duration,
-                    args.warmup,
-                )
-                try:
-                    result = await run_phase(phase, args=args, url=url, processes=processes)
-                except BenchError as error:
-                    # One phase failing (e.g. a size the machine cannot carry) keeps the rest.
-                    log.warning("phase %s failed: %s", phase.name, error)
-                    failures[phase.name] = str(error)
-                    continue
-                log.info(
-                    "phase %s: %s replies/s, p99 %s ms, lost %s",
-                    phase.name,
-                    result["replies_per_s"],
-                    result["latency_ms"]["p99"],
-                    result["lost"],
-                )
-                if phase.name.startswith("open-"):
-                    scaling.append(result)
-                    if phase.calls == args.calls and "open" in args.phases.split(","):
-                        results.setdefault("open", result)
-                else:
-                    results[phase.name] = result
-            codes = await services.stop()
+            yield processes, services
         finally:
             await processes.kill_all()
+
+
+async def before_phase(phase: Phase, *, args: argparse.Namespace, services: Services) -> None:
+    """A drained broker and (bounded wait) an idle machine, then the phase announced."""
+    backlog = await services.wait_drained(timeout=120)
+    if backlog:
+        log.warning("%s messages still queued from the previous phase", backlog)
+    if args.quiet_wait > 0:
+        busy = await wait_until_quiet(threshold_pct=QUIET_PCT, timeout=args.quiet_wait)
+        if busy >= QUIET_PCT:
+            log.warning("machine still %.0f%% busy with other work: figures skew", busy)
+    log.info(
+        "phase %s: %s, %s %s, %g s (+%g s warm-up)",
+        phase.name,
+        phase.kind,
+        phase.calls,
+        phase.load,
+        phase.duration,
+        args.warmup,
+    )
+
+
+async def run_bench(
+    args: argparse.Namespace, *, url: str, run_dir: Path, port: int
+) -> dict[str, Any]:
+    """Phase results by name, the scaling ones, failed phases and the services' exit codes."""
+    phases = plan(args)
+    async with system_up(args, url=url, run_dir=run_dir, port=port) as (processes, services):
+        results: dict[str, dict[str, Any]] = {}
+        scaling: list[dict[str, Any]] = []
+        failures: dict[str, str] = {}
+        for phase in phases:
+            await before_phase(phase, args=args, services=services)
+            try:
+                result = await run_phase(phase, args=args, url=url, processes=processes)
+            except BenchError as error:
+                # One phase failing (e.g. a size the machine cannot carry) keeps the rest.
+                log.warning("phase %s failed: %s", phase.name, error)
+                failures[phase.name] = str(error)
+                continue
+            log.info(
+                "phase %s: %s replies/s, p99 %s ms, lost %s",
+                phase.name,
+                result["replies_per_s"],
+                result["latency_ms"]["p99"],
+                result["lost"],
+            )
+            if phase.name.startswith("open-"):
+                scaling.append(result)
+                if phase.calls == args.calls and "open" in args.phases.split(","):
+                    results.setdefault("open", result)
+            else:
+                results[phase.name] = result
+        codes = await services.stop()
     order = {name: i for i, name in enumerate(PHASE_KINDS)}
     results = dict(sorted(results.items(), key=lambda item: order.get(item[0], len(order))))
     return {

@@ -1,0 +1,345 @@
+"""The soak run, `python -m bench --soak MINUTES` (`make soak`): does any process grow, or
+the latency drift, over a long run at a load the machine sustains?
+
+In the benchmark's private vhost, with the services up as it starts them (bench.run):
+
+1. saturation: the benchmark's closed-loop phase (--concurrency calls, --closed-duration s);
+2. the soak: one open-loop phase (bench.phases.run_phase) at --soak-fraction of that rate,
+   as calls = rate x --interval each pressing every --interval s, for MINUTES; one phase, so
+   every process (edge load generators, services, broker) lives through the whole run;
+3. meanwhile RSS and CPU of every process the meter follows, every --soak-sample s, aligned
+   on the phase's measurement window.
+
+Then per --soak-window: presses answered, p50/p99/max, unanswered; per process its RSS over
+time and a verdict (see `memory_verdict`). bench.report.render_soak prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.phases import read_json, run_phase
+from bench.plan import Phase
+from bench.procstat import Meter, cpu_seconds, machine_cpu, rss_bytes
+from bench.run import before_phase, system_up
+from bench.stats import summarize_us
+
+log = logging.getLogger(__name__)
+
+# bench.worker.Recorder keeps each answered press's latency, schedule lag and time (8 B
+# each) until the end: the edge load generator's RSS grows by that, not by the edge's code.
+HARNESS_BYTES_PER_PRESS = 24
+# No verdict on a second half shorter than this, or with fewer samples: a 1 MB step of an
+# allocator in 90 s reads as 40 MB/hour.
+MIN_VERDICT_S = 300.0
+MIN_VERDICT_SAMPLES = 4
+MB = 2**20
+# CPU % (of one core) used by other work above which a stretch's figures are skewed.
+NOISY_PCT = 20
+
+
+def check(args: argparse.Namespace) -> None:
+    if args.soak <= 0 or args.soak_window <= 0 or args.soak_sample <= 0:
+        raise BenchError("--soak, --soak-window and --soak-sample must be positive")
+    if not 0 < args.soak_fraction <= 1:
+        raise BenchError("--soak-fraction must be in (0, 1]")
+
+
+def soak_load(saturation: float, args: argparse.Namespace) -> tuple[int, float]:
+    """(calls, presses/s) of the soak: its fraction of saturation, as paced callers."""
+    calls = max(1, round(args.soak_fraction * saturation * args.interval))
+    return calls, calls / args.interval
+
+
+@dataclass
+class Sample:
+    at: float  # event-loop time
+    rss_mb: dict[str, float]
+    cpu_s: dict[str, float]
+    machine: tuple[float, float]  # busy, total CPU seconds since boot
+
+
+@dataclass
+class Sampler:
+    """RSS and CPU of the meter's processes every `every_s`, re-aligned once on the start of
+    the meter's next window so that samples fall at its 0, every_s, 2 every_s, ..."""
+
+    meter: Meter
+    every_s: float
+    samples: list[Sample] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def take(self) -> None:
+        rss, cpu = {}, {}
+        for name, pid in self.meter.pids().items():
+            r, c = rss_bytes(pid), cpu_seconds(pid)
+            if r is not None and c is not None:
+                rss[name], cpu[name] = round(r / MB, 2), c
+                self.pids[name] = pid
+        at = asyncio.get_running_loop().time()
+        self.samples.append(Sample(at, rss, cpu, machine_cpu()))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        since = next_at = loop.time()
+        anchored = False
+        while True:
+            start = self.meter.window_start
+            if not anchored and start is not None and start >= since:
+                anchored, next_at = True, start
+            if loop.time() >= next_at:
+                self.take()
+                next_at += self.every_s
+            await asyncio.sleep(max(0.0, min(0.5, next_at - loop.time())))
+
+
+def load_average() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+async def run_soak(
+    args: argparse.Namespace, *, url: str, run_dir: Path, port: int
+) -> dict[str, Any]:
+    """The saturation phase, the soak phase and what was sampled during it (see module)."""
+    loadavg_before = load_average()
+    async with system_up(args, url=url, run_dir=run_dir, port=port) as (processes, services):
+        closed = Phase("closed", "closed", args.concurrency, args.closed_duration)
+        await before_phase(closed, args=args, services=services)
+        saturation = await run_phase(closed, args=args, url=url, processes=processes)
+        base = args.soak_saturation or saturation["replies_per_s"]
+        if not base:
+            raise BenchError("the closed loop got no reply: no saturation rate to soak at")
+        if saturation["other_cpu_pct"] > NOISY_PCT and not args.soak_saturation:
+            log.warning(
+                "other work used %.0f%% CPU while saturation was measured: the soak runs at a "
+                "share of a low figure (--soak-saturation pins one from a quiet `make bench`)",
+                saturation["other_cpu_pct"],
+            )
+        calls, rate = soak_load(base, args)
+        log.info(
+            "saturation %s replies/s: soak at %g%%, %s calls x 1 press / %g s = %.1f presses/s",
+            base,
+            100 * args.soak_fraction,
+            calls,
+            args.interval,
+            rate,
+        )
+        phase = Phase("soak", "open", calls, 60 * args.soak, open_loop=True)
+        await before_phase(phase, args=args, services=services)
+        sampler = Sampler(processes.meter, args.soak_sample)
+        sampling = asyncio.create_task(sampler.run())
+        try:
+            result = await run_phase(phase, args=args, url=url, processes=processes)
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+        origin = processes.meter.window_start
+        codes = await services.stop()
+    assert origin is not None  # run_phase began the window
+    return {
+        "failures": {},
+        "saturation": saturation,
+        "soak": {
+            "saturation_replies_per_s": base,
+            "saturation_pinned": bool(args.soak_saturation),
+            "fraction": args.soak_fraction,
+            "calls": calls,
+            "presses_per_s": rate,
+            **result,
+        },
+        **figures(run_dir, phase, result, sampler, origin=origin, args=args),
+        "load_average": {"before": loadavg_before, "after": load_average()},
+        "service_exit_codes": codes,
+    }
+
+
+def figures(
+    run_dir: Path,
+    phase: Phase,
+    result: dict[str, Any],
+    sampler: Sampler,
+    *,
+    origin: float,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Per-window latency and CPU, and each process's RSS series with its verdict."""
+    # The edge load generators' own figures, by the name the meter knows them under.
+    workers = {p.stem.removeprefix("soak-"): read_json(p) for p in run_dir.glob("soak-edge*.json")}
+    harness = {
+        name: HARNESS_BYTES_PER_PRESS * w["replies"] / phase.duration * 3600 / MB
+        for name, w in workers.items()
+    }
+    unanswered = result["lost"] + result["errors"] + result["shed"]
+    windows = per_window(list(workers.values()), phase, args, unanswered=unanswered)
+    add_cpu(windows, sampler.samples, origin)
+    rss = rss_series(sampler.samples, sampler.pids, origin=origin, end=phase.duration)
+    for name, series in rss.items():
+        series.update(
+            memory_verdict(
+                series["t_s"],
+                series["rss_mb"],
+                duration=phase.duration,
+                threshold=args.soak_leak_mb_h,
+                harness_mb_h=harness.get(name, 0.0),
+            )
+        )
+    return {
+        "windows": windows,
+        "rss": {"sample_s": args.soak_sample, "processes": rss},
+        "cpu": cpu_series(sampler.samples, origin, phase.duration),
+    }
+
+
+def per_window(
+    workers: list[dict[str, Any]], phase: Phase, args: argparse.Namespace, *, unanswered: int
+) -> list[dict[str, Any]]:
+    """Answered presses and their latency per window of the phase, by when they were made.
+    Unanswered presses are only counted, not timed, by the load generators: when there are
+    any, a window's share is estimated as scheduled - answered."""
+    size = args.soak_window
+    count = max(1, math.ceil(phase.duration / size - 1e-9))
+    latencies: list[list[int]] = [[] for _ in range(count)]
+    for w in workers:
+        for at_ms, us in zip(w["at_ms"], w["latency_us"], strict=True):
+            latencies[min(count - 1, int(at_ms / 1000 / size))].append(us)
+    out = []
+    for i, values in enumerate(latencies):
+        start, end = i * size, min(phase.duration, (i + 1) * size)
+        scheduled = round(phase.calls * (end - start) / args.interval)
+        out.append(
+            {
+                "window": i + 1,
+                "from_s": start,
+                "to_s": end,
+                "scheduled": scheduled,
+                "answered": len(values),
+                "unanswered": max(0, scheduled - len(values)) if unanswered else 0,
+                "latency_ms": summarize_us(values),
+            }
+        )
+    return out
+
+
+def cpu_between(a: Sample, b: Sample) -> tuple[float, float]:
+    """Machine CPU % from sample a to b (200% = both of 2 cores), and the part of it not used
+    by the soak's processes: other work on the machine skews that stretch's latency."""
+    cores = os.cpu_count() or 1
+    total = b.machine[1] - a.machine[1]
+    machine = 100.0 * cores * (b.machine[0] - a.machine[0]) / total if total > 0 else 0.0
+    ours = sum(b.cpu_s[n] - a.cpu_s[n] for n in b.cpu_s.keys() & a.cpu_s.keys())
+    return round(machine, 1), round(max(0.0, machine - 100.0 * ours / (b.at - a.at)), 1)
+
+
+def add_cpu(windows: list[dict[str, Any]], samples: list[Sample], origin: float) -> None:
+    for w in windows:
+        inside = [s for s in samples if w["from_s"] - 1 <= s.at - origin <= w["to_s"] + 1]
+        machine, other = cpu_between(inside[0], inside[-1]) if len(inside) > 1 else (None, None)
+        w["machine_cpu_pct"], w["not_ours_pct"] = machine, other
+
+
+def cpu_series(samples: list[Sample], origin: float, end: float) -> list[dict[str, float]]:
+    """Machine CPU and CPU not ours between consecutive samples, by the later one's time."""
+    inside = [s for s in samples if s.at - origin <= end + 1]
+    out = []
+    for a, b in itertools.pairwise(inside):
+        machine, other = cpu_between(a, b)
+        out.append({"t_s": round(b.at - origin, 1), "machine_pct": machine, "not_ours_pct": other})
+    return out
+
+
+def rss_series(
+    samples: list[Sample], pids: dict[str, int], *, origin: float, end: float
+) -> dict[str, dict[str, Any]]:
+    """Each process's RSS samples, t in seconds from the window's start (negative: during
+    start-up and warm-up), up to the window's end (after it, the load generators tear down)."""
+    out: dict[str, dict[str, Any]] = {}
+    for s in samples:
+        t = s.at - origin
+        if t > end + 1:
+            break
+        for name, mb in s.rss_mb.items():
+            series = out.setdefault(name, {"pid": pids[name], "t_s": [], "rss_mb": []})
+            series["t_s"].append(round(t, 1))
+            series["rss_mb"].append(mb)
+    return out
+
+
+def slope_mb_per_h(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) points, in MB per hour."""
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_r = sum(r for _, r in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return 0.0
+    return 3600 * sum((t - mean_t) * (r - mean_r) for t, r in points) / var
+
+
+def memory_verdict(
+    t_s: list[float],
+    rss_mb: list[float],
+    *,
+    duration: float,
+    threshold: float,
+    harness_mb_h: float = 0.0,
+) -> dict[str, Any]:
+    """Growing: RSS rose faster than `threshold` MB/h over the second half of the run AND
+    ended above every sample of the first half. The second test keeps a sawtooth (the
+    broker's WAL memory, freed at each roll-over) from reading as a leak; a leak passes both.
+    A bounded cache still filling does too: each service remembers its last 50,000 message
+    ids, so a soak too slow to fill them in its first half reports them. An edge load
+    generator's own samples (`harness_mb_h`) are taken out first."""
+    raw = [(t, r) for t, r in zip(t_s, rss_mb, strict=True) if t >= 0]
+    net = [(t, r - harness_mb_h * t / 3600) for t, r in raw]
+    second = [(t, r) for t, r in net if t >= duration / 2]
+    first = [r for t, r in net if t < duration / 2]
+    out: dict[str, Any] = {
+        "first_mb": raw[0][1] if raw else None,
+        "last_mb": raw[-1][1] if raw else None,
+        "peak_mb": max(r for _, r in raw) if raw else None,
+        "harness_mb_per_h": round(harness_mb_h, 2),
+        "threshold_mb_per_h": threshold,
+    }
+    if duration / 2 < MIN_VERDICT_S or len(second) < MIN_VERDICT_SAMPLES or not first:
+        return {**out, "slope_mb_per_h": None, "verdict": "too short"}
+    slope = slope_mb_per_h(second)  # net of the harness
+    growing = slope > threshold and second[-1][1] > max(first)
+    return {**out, "slope_mb_per_h": round(slope, 2), "verdict": "growing" if growing else "flat"}
+
+
+def document(measured: dict[str, Any], *, header: dict[str, Any]) -> dict[str, Any]:
+    """The soak's result JSON: the header the benchmark's has, its figures and a summary."""
+    soak = measured["soak"]
+    rss = measured["rss"]["processes"]
+    summary = {
+        "saturation_replies_per_s": soak["saturation_replies_per_s"],
+        "measured_saturation_replies_per_s": measured["saturation"]["replies_per_s"],
+        "calls": soak["calls"],
+        "presses_per_s": soak["presses_per_s"],
+        "minutes": soak["duration_s"] / 60,
+        "presses": soak["total_presses"],
+        "lost_presses": soak["lost"],
+        "failed_presses": soak["errors"],
+        "shed_presses": soak["shed"],
+        "p99_ms_per_window": [w["latency_ms"]["p99"] for w in measured["windows"]],
+        "growing": sorted(n for n, s in rss.items() if s["verdict"] == "growing"),
+    }
+    body = {k: v for k, v in measured.items() if k != "failures"}
+    return {**header, "kind": "soak", **body, "summary": summary}
+
+
+def exit_code(doc: dict[str, Any]) -> int:
+    """1 when a press was lost or failed, or a process's memory kept growing; else 0."""
+    s = doc["summary"]
+    return 1 if s["lost_presses"] or s["failed_presses"] or s["growing"] else 0

@@ -1,0 +1,68 @@
+"""`python -m bench --soak` end to end, a few seconds long: the soak run itself works.
+
+It measures saturation with a tiny closed loop, soaks at a tenth of it for 18 s in 6 s
+windows with RSS sampled every 2 s, and must write a report of that shape with no lost
+press. No timing is asserted, and no memory verdict is expected from so short a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERIES_KEYS = {"pid", "t_s", "rss_mb", "slope_mb_per_h", "verdict", "harness_mb_per_h"}
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_soak_reports_windows_rss_per_process_and_lost(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    argv = ["--soak", "0.3", "--soak-window", "6", "--soak-sample", "2", "--soak-fraction"]
+    argv += ["0.1", "--concurrency", "3", "--closed-duration", "1", "--warmup", "0.2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *argv, "--quiet-wait", "0", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "DTMF_HTTP_PORT": "-1"},
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"result: {out}" in done.stdout
+    assert "p99 ms" in done.stdout and "verdict" in done.stdout  # the tables
+
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "soak"
+    summary = doc["summary"]
+    assert summary["lost_presses"] == 0 and summary["failed_presses"] == 0
+    assert summary["saturation_replies_per_s"] > 0
+    assert summary["calls"] == doc["soak"]["calls"] >= 1
+    assert summary["presses"] > 0 and summary["growing"] == []
+
+    windows = doc["windows"]
+    assert [w["window"] for w in windows] == [1, 2, 3]
+    assert [(w["from_s"], w["to_s"]) for w in windows] == [(0, 6), (6, 12), (12, 18)]
+    assert len(summary["p99_ms_per_window"]) == 3
+    for w in windows:
+        assert w["answered"] > 0 and w["unanswered"] == 0
+        assert w["latency_ms"]["count"] == w["answered"]
+        assert w["latency_ms"]["p99"] is not None
+        assert "machine_cpu_pct" in w and "not_ours_pct" in w
+    assert sum(w["answered"] for w in windows) == doc["soak"]["replies"]
+
+    rss = doc["rss"]["processes"]
+    # the edge load generator, every service and the broker, each sampled over the window
+    assert {"edge", "sales", "support", "menu", "calllog", "rabbitmq"} <= set(rss)
+    for name, series in rss.items():
+        assert set(series) >= SERIES_KEYS, name
+        assert len(series["t_s"]) == len(series["rss_mb"]) >= 5, name
+        assert all(mb > 0 for mb in series["rss_mb"]), name
+        assert series["verdict"] == "too short", name  # 9 s is no second half to judge
+    assert rss["edge"]["harness_mb_per_h"] > 0
