@@ -196,18 +196,23 @@ class BufferingPublisher:
         self._metrics.events_published.labels(event.type).inc()
         try:
             await self._channel.send(event, timeout=self._timeout)
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as cancelled:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled
+            # Not us: aiormq cancels the confirms a closing channel still owes. A failure.
+            return self._send_failed(event, cancelled)
         except Exception as error:
-            self._metrics.events_publish_failed.labels(event.type).inc()
-            log.warning(
-                "publish of %s %s failed (%r); will retry", event.type, event.event_id, error
-            )
-            self._failed()
-            return False
+            return self._send_failed(event, error)
         self._failures = 0
         self._metrics.events_confirmed.labels(event.type).inc()
         return True
+
+    def _send_failed(self, event: Event, error: BaseException) -> bool:
+        self._metrics.events_publish_failed.labels(event.type).inc()
+        log.warning("publish of %s %s failed (%r); will retry", event.type, event.event_id, error)
+        self._failed()
+        return False
 
     def _failed(self) -> None:
         self._failures += 1

@@ -48,7 +48,14 @@ class ReplySender:
     async def __call__(self, reply: Reply, edge_id: str) -> None:
         message = to_message(reply)
         try:
-            await self._exchange.publish(message, routing_key=edge_id, mandatory=True)
+            try:
+                await self._exchange.publish(message, routing_key=edge_id, mandatory=True)
+            except asyncio.CancelledError as cancelled:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                # aiormq cancels the confirms a closing channel still owes: the link is going.
+                raise ConnectionError("the channel closed before the confirm") from cancelled
         except CONNECTION_EXCEPTIONS as error:
             # Returned (no queue), or this service's own link is going (its node died): the
             # handler's work is done either way, and the reply goes out once it can.

@@ -154,3 +154,12 @@ async def test_a_handed_off_event_is_confirmed_through_its_future() -> None:
     pub = publisher(channel)
     await asyncio.wait_for(pub.handoff(press(1)), 5)
     assert channel.sent == ["c1"]
+
+
+async def test_a_confirm_cancelled_by_a_closing_channel_is_retried_not_raised() -> None:
+    # aiormq cancels the confirms a closing channel still owes: the caller is not cancelled.
+    channel = Channel(asyncio.CancelledError())
+    pub = publisher(channel)
+    await pub.publish(press(1))
+    assert await pub.stop(timeout=5)
+    assert channel.sent == ["c1"]
