@@ -30,6 +30,10 @@ class CallSession(Protocol):
         """Stop speaking now (barge-in): the caller pressed a key."""
 
 
+# Replies remembered per call before the ones to older presses are pruned.
+APPLIED_KEPT = 32
+
+
 @dataclass
 class PendingPress:
     """A press, remembered until its reply timeout to match its first reply."""
@@ -57,9 +61,10 @@ class Call:
     ended: bool = False
     # event id -> the press until its first reply is applied (or it times out)
     pending: dict[str, PendingPress] = field(default_factory=dict)
-    # (event id, service) of replies applied: a press redelivered to another replica of a
-    # service must not make the agent say the same thing twice.
-    applied: set[tuple[str, str]] = field(default_factory=set)
+    # (event id, service) of replies applied -> the sequence they answered: a press
+    # redelivered to another replica of a service must not make the agent say the same thing
+    # twice. Pruned as the call goes on (see remember_applied): a long call must not grow it.
+    applied: dict[tuple[str, str], int] = field(default_factory=dict)
     # Replies are applied one at a time per call, and never one older than the last applied.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_applied_sequence: int = 0
@@ -70,6 +75,14 @@ class Call:
     def next_sequence(self) -> int:
         self.presses += 1
         return self.presses
+
+    def remember_applied(self, answer: tuple[str, str], sequence: int | None) -> None:
+        """Remember an applied reply. Past a few, those to presses older than the last one
+        answered are forgotten: a late copy of one is dropped as superseded anyway."""
+        self.applied[answer] = sequence or 0
+        if len(self.applied) > APPLIED_KEPT:
+            latest = self.last_applied_sequence
+            self.applied = {a: n for a, n in self.applied.items() if n >= latest}
 
 
 class CallRegistry:

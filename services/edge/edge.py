@@ -278,9 +278,9 @@ class Edge:
                 call.last_applied_sequence,
             )
             return Outcome.SUPERSEDED
-        call.applied.add(answer)
         if reply.sequence is not None:
             call.last_applied_sequence = reply.sequence
+        call.remember_applied(answer, reply.sequence)
         pending = call.pending.get(reply.in_reply_to)
         for action in reply.actions:
             match action:

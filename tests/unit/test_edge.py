@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from contracts import Action, AnyEvent, CallEnded, Gather, KeyPress, Reply, Say, SetInstructions
+from services.edge.calls import APPLIED_KEPT
 from services.edge.edge import BUSY_PROMPT, TIMEOUT_PROMPT, Edge, EdgeBusy
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome
@@ -178,3 +179,17 @@ async def test_presses_collected_by_a_gather_are_never_shed() -> None:
     keys = [x.key for x in published.events if isinstance(x, KeyPress)]
     assert keys == ["3", "9", "1", "2", "3"]
     assert sample(e, "dtmf_presses_shed_total") == 0
+
+
+async def test_a_long_call_remembers_only_its_recent_replies() -> None:
+    e, _ = edge()
+    call = await e.start_call(RecordingSession(), source="simulator")
+    for _ in range(200):
+        press = await e.press(call, "1")
+        answer = reply_to(press, Say(text="ok")).model_copy(update={"sequence": press.sequence})
+        assert await e.apply_reply(answer) == Outcome.REPLIED
+    assert len(call.applied) <= APPLIED_KEPT + 1  # not one per press of the call
+    # A redelivered copy of the latest reply is still a duplicate; of an old one, superseded.
+    assert await e.apply_reply(answer) == Outcome.DUPLICATE
+    old = reply_to(press, Say(text="ok")).model_copy(update={"sequence": 1, "in_reply_to": "x"})
+    assert await e.apply_reply(old) == Outcome.SUPERSEDED
