@@ -19,9 +19,9 @@ With --soak MINUTES (`make soak`), steps 3 and 4 are the soak run instead (bench
 closed loop to measure saturation, then the open loop at half that rate for MINUTES with the
 RSS of every process sampled over time; JSON in var/bench/soak-<UTC timestamp>.json.
 
-Exit status: 0, or 1 when any press went unanswered (lost) or failed (a soak: or a process's
-memory kept growing), or 2 when --check-targets is given and a target is missed. Progress
-goes to stderr.
+Exit status: 0, or 1 when any press went unanswered (lost) or failed (a soak: or is missing
+from the call log, or a process's memory kept growing), or 2 when --check-targets is given
+and a target is missed. Progress goes to stderr.
 
 This module holds the options and main; the rest: bench.plan (which phases), bench.run (the
 run, phase after phase), bench.phases (one phase), bench.system (the services),

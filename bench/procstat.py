@@ -2,7 +2,8 @@
 
 A `Meter` follows a set of named pids: `begin()` and `end()` bracket a measurement
 window and give each process's CPU seconds in it, while a background task samples
-resident memory so each window also gets a peak RSS.
+resident memory so each window also gets a peak RSS. A `Sampler` keeps a series of the
+meter's processes' RSS and CPU over a long window (bench.soak).
 """
 
 from __future__ import annotations
@@ -209,6 +210,59 @@ class Meter:
                 continue
             window.processes[name] = ProcessUsage(pid, cpu1 - cpu0, self._peak.get(name, 0))
         return window
+
+
+@dataclass
+class Sample:
+    at: float  # event-loop time
+    rss_mb: dict[str, float]
+    cpu_s: dict[str, float]
+    machine: tuple[float, float]  # busy, total CPU seconds since boot
+
+
+@dataclass
+class Sampler:
+    """RSS and CPU of a meter's processes every `every_s` (the soak's memory over time),
+    re-aligned once on the start of the meter's next window: samples fall at its 0, every_s,
+    2 every_s, ..."""
+
+    meter: Meter
+    every_s: float
+    samples: list[Sample] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def take(self) -> None:
+        rss, cpu = {}, {}
+        for name, pid in self.meter.pids().items():
+            r, c = rss_bytes(pid), cpu_seconds(pid)
+            if r is not None and c is not None:
+                rss[name], cpu[name] = round(r / 2**20, 2), c
+                self.pids[name] = pid
+        at = asyncio.get_running_loop().time()
+        self.samples.append(Sample(at, rss, cpu, machine_cpu()))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        since = next_at = loop.time()
+        anchored = False
+        while True:
+            start = self.meter.window_start
+            if not anchored and start is not None and start >= since:
+                anchored, next_at = True, start
+            if loop.time() >= next_at:
+                self.take()
+                next_at += self.every_s
+            await asyncio.sleep(max(0.0, min(0.5, next_at - loop.time())))
+
+
+def cpu_between(a: Sample, b: Sample) -> tuple[float, float]:
+    """Machine CPU % from sample a to b (200% = both of 2 cores), and the part of it not used
+    by the soak's processes: other work on the machine skews that stretch's latency."""
+    cores = os.cpu_count() or 1
+    total = b.machine[1] - a.machine[1]
+    machine = 100.0 * cores * (b.machine[0] - a.machine[0]) / total if total > 0 else 0.0
+    ours = sum(b.cpu_s[n] - a.cpu_s[n] for n in b.cpu_s.keys() & a.cpu_s.keys())
+    return round(machine, 1), round(max(0.0, machine - 100.0 * ours / (b.at - a.at)), 1)
 
 
 async def wait_until_quiet(*, threshold_pct: float, timeout: float, sample_s: float = 1.0) -> float:

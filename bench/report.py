@@ -296,7 +296,8 @@ def render_soak(doc: dict[str, Any]) -> str:
     threshold = next(iter(procs.values()))["threshold_mb_per_h"] if procs else None
     out.append(
         f"\nRSS MB at each window's edge (every {doc['rss']['sample_s']:g} s in the JSON); "
-        f"slope over the second half, MB/hour; growing: above {threshold} MB/h and a new high\n"
+        f"slope over the second half, MB/hour; growing: above {threshold} MB/h and new highs "
+        "to the end\n"
     )
     rows = [
         [
@@ -319,6 +320,12 @@ def render_soak(doc: dict[str, Any]) -> str:
         f"  presses {s['presses']:,}: lost {s['lost_presses']}, failed {s['failed_presses']}, "
         f"shed {s['shed_presses']}\n"
     )
+    bus = doc.get("bus")
+    if bus:
+        out.append(
+            f"  published presses (both phases) {bus['published']:,}: in the call log "
+            f"{bus['in_call_log']:,}, missing {bus['missing']}, duplicates {bus['duplicates']}\n"
+        )
     p99 = ", ".join("-" if v is None else f"{v:g}" for v in s["p99_ms_per_window"])
     out.append(f"  p99 per window (ms): {p99}\n")
     growing = ", ".join(s["growing"]) or "none"

@@ -2,7 +2,8 @@
 
 It measures saturation with a tiny closed loop, soaks at a tenth of it for 18 s in 6 s
 windows with RSS sampled every 2 s, and must write a report of that shape with no lost
-press. No timing is asserted, and no memory verdict is expected from so short a run.
+press. No timing is asserted, and no memory verdict is expected from so short a run; the
+verdict's rule is checked on made-up series instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from bench.soak import memory_verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 SERIES_KEYS = {"pid", "t_s", "rss_mb", "slope_mb_per_h", "verdict", "harness_mb_per_h"}
@@ -45,6 +48,10 @@ def test_soak_reports_windows_rss_per_process_and_lost(tmp_path: Path) -> None:
     assert summary["saturation_replies_per_s"] > 0
     assert summary["calls"] == doc["soak"]["calls"] >= 1
     assert summary["presses"] > 0 and summary["growing"] == []
+    # every press published, in both phases, reached the call log once
+    assert doc["bus"]["published"] > summary["presses"]
+    assert doc["bus"]["missing"] == doc["bus"]["duplicates"] == 0
+    assert summary["missing_from_call_log"] == 0
 
     windows = doc["windows"]
     assert [w["window"] for w in windows] == [1, 2, 3]
@@ -66,3 +73,24 @@ def test_soak_reports_windows_rss_per_process_and_lost(tmp_path: Path) -> None:
         assert all(mb > 0 for mb in series["rss_mb"]), name
         assert series["verdict"] == "too short", name  # 9 s is no second half to judge
     assert rss["edge"]["harness_mb_per_h"] > 0
+
+
+# 30 minutes sampled every 30 s, as `make soak` does.
+T = [30.0 * i for i in range(61)]
+
+
+@pytest.mark.parametrize(
+    ("shape", "rss", "harness", "verdict"),
+    [
+        ("leak, 40 MB/h", [50 + 40 * t / 3600 for t in T], 0.0, "growing"),
+        ("flat", [50.0 for _ in T], 0.0, "flat"),
+        ("one step in the second half", [50 + (3 if t > 1300 else 0) for t in T], 0.0, "flat"),
+        ("sawtooth", [300 + (t % 600) / 6 for t in T], 0.0, "flat"),
+        ("the load generator's own samples", [50 + 20 * t / 3600 for t in T], 20.0, "flat"),
+    ],
+)
+def test_memory_verdict_tells_a_leak_from_steps_sawtooth_and_the_harness(
+    shape: str, rss: list[float], harness: float, verdict: str
+) -> None:
+    got = memory_verdict(T, rss, duration=1800, threshold=10.0, harness_mb_h=harness)
+    assert got["verdict"] == verdict, (shape, got)
