@@ -32,6 +32,8 @@ def process_env(
             "AMQP_URL": url,
             "DTMF_HTTP_PORT": "-1",  # no metrics port: nothing to clash with
             "DTMF_CALLLOG_PATH": str(run_dir / "calllog.jsonl"),
+            # The run's own spool: an edge must not replay another run's events into this vhost.
+            "DTMF_SPOOL_DIR": str(run_dir / "spool"),
             "DTMF_REPLY_TIMEOUT_S": str(reply_timeout),
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
         }

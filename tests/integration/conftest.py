@@ -88,6 +88,7 @@ def settings(amqp_url: str, tmp_path: Path) -> Settings:
     return Settings(
         amqp_url=amqp_url,
         calllog_path=tmp_path / "calllog.jsonl",
+        spool_dir=tmp_path / "spool",  # never another test's spool, replayed into this vhost
         reply_timeout_s=5.0,
         shutdown_timeout_s=5.0,
         edge_id="edge-test",

@@ -65,6 +65,7 @@ async def test_a_service_moves_to_the_next_node_when_its_node_stops(
     settings = Settings(
         amqp_url=f"{first.url},{second.url}",
         calllog_path=tmp_path / "calllog.jsonl",
+        spool_dir=tmp_path / "spool",
         edge_id="edge-nodes",
         http_port=-1,
         shutdown_timeout_s=5,

@@ -118,6 +118,7 @@ async def test_broker_restart_loses_and_doubles_nothing(
     settings = Settings(
         amqp_url=broker.url,
         calllog_path=tmp_path / "calllog.jsonl",
+        spool_dir=tmp_path / "spool",
         http_port=-1,
         edge_id="edge-restart",
         press_ttl_ms=120_000,

@@ -39,6 +39,7 @@ async def test_a_clean_broker_restart_logs_one_warning_per_connection_and_no_err
     settings = Settings(
         amqp_url=broker.url,
         calllog_path=tmp_path / "calllog.jsonl",
+        spool_dir=tmp_path / "spool",
         edge_id="edge-logging",
         http_port=-1,
         shutdown_timeout_s=5,
