@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from contracts.events import AnyEvent
+from services.runtime.lifecycle import being_cancelled
 from services.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -197,9 +198,8 @@ class BufferingPublisher:
         try:
             await self._channel.send(event, timeout=self._timeout)
         except asyncio.CancelledError as cancelled:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # we are being cancelled
+            if being_cancelled():
+                raise
             # Not us: aiormq cancels the confirms a closing channel still owes. A failure.
             return self._send_failed(event, cancelled)
         except Exception as error:

@@ -39,3 +39,11 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def being_cancelled() -> bool:
+    """Whether the running task is being cancelled. A CancelledError can also come from a
+    future cancelled under it (aiormq cancels the confirms a closing channel still owes):
+    that one is a failure to handle, not a reason to stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -23,6 +23,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, PublishError
 
 from contracts.replies import Reply
 from services.runtime.codec import to_message
+from services.runtime.lifecycle import being_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,7 @@ class ReplySender:
             try:
                 await self._exchange.publish(message, routing_key=edge_id, mandatory=True)
             except asyncio.CancelledError as cancelled:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
+                if being_cancelled():
                     raise
                 # aiormq cancels the confirms a closing channel still owes: the link is going.
                 raise ConnectionError("the channel closed before the confirm") from cancelled
