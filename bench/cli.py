@@ -12,6 +12,8 @@
    - matched: that baseline on dtmf-bus's own topology and durability (not a target; it
      shows how much of the gap is the design and how much our code);
    - matched-open: the matched baseline at the open phase's load: the design's latency floor;
+   - register: the edge pod as Kubernetes runs it, the SDK's worker with a job process per
+     call (bench.register): call start time, memory per job process, broker memory per call;
    - scaling (--scaling): the open loop at 100, 1,000 and 5,000 calls;
 4. a table on stdout and a JSON file (default var/bench/result-<UTC timestamp>.json).
 
@@ -47,6 +49,7 @@ from bench import report, soak
 from bench.broker import BrokerError, PrivateVhost, broker_version, check_local, reachable
 from bench.errors import BenchError
 from bench.plan import DEFAULT_KEYS, SCALING_CALLS, plan
+from bench.register.report import render_register
 from bench.run import run_bench
 from bench.system import SERVICES, service_list
 from bench.targets import summarize, targets_met
@@ -73,9 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--phases",
-        default="open,closed,baseline,matched,matched-open",
+        default="open,closed,baseline,matched,matched-open,register",
         help="comma-separated phases to run, in this order: open, closed, baseline, matched, "
-        "matched-open",
+        "matched-open, register",
+    )
+    p.add_argument(
+        "--register-calls",
+        type=int,
+        default=50,
+        help="register phase: calls started at once on one edge pod (DTMF_EDGE_MAX_CALLS, "
+        "whose default is 50)",
     )
     p.add_argument("--calls", type=int, default=1000, help="open loop: concurrent calls")
     p.add_argument(
@@ -239,8 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         "failed_phases": measured["failures"],
         "services_stopped_cleanly": all(c == 0 for c in measured["service_exit_codes"].values()),
         "summary": summary,
+        "register": measured["register"],
     }
-    write(doc, out, report.render(doc))
+    text = report.render(doc)
+    if doc["register"] is not None:
+        text += render_register(doc["register"])
+    write(doc, out, text)
     if measured["failures"]:
         log.error("logs of the failed phases: %s", run_dir)
         return 2

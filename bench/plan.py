@@ -9,6 +9,8 @@
             the system is our code;
 - matched-open: the matched baseline in the open loop of `open` (same calls, same pace):
             the latency floor of the design at that load;
+- register: the edge pod as Kubernetes runs it (the SDK's worker, a job process per call),
+            `--register-calls` calls started at once (bench.register);
 - scaling (--scaling): the open loop at several sizes, last.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from bench.errors import BenchError
 
-PHASE_KINDS = ("open", "closed", "baseline", "matched", "matched-open")
+PHASE_KINDS = ("open", "closed", "baseline", "matched", "matched-open", "register")
 SCALING_CALLS = (100, 1000, 5000)
 DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu's fallback
 
@@ -27,7 +29,7 @@ DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu'
 @dataclass
 class Phase:
     name: str
-    kind: str  # open | closed | baseline (the matched ones are baselines too)
+    kind: str  # open | closed | baseline (the matched ones are baselines too) | register
     calls: int
     duration: float
     baseline_kind: str | None = None
@@ -70,6 +72,8 @@ def plan(args: argparse.Namespace) -> list[Phase]:
                 open_loop=True,
             )
         )
+    if "register" in wanted:
+        phases.append(Phase("register", "register", args.register_calls, 0.0))
     # Last, smallest first: a size beyond what the machine carries leaves a backlog behind.
     for n in sorted(scaling):
         phases.append(Phase(f"open-{n}", "open", n, scaling_duration, open_loop=True))

@@ -97,8 +97,11 @@ class Processes:
         self.meter = meter
         self._procs: list[Proc] = []
 
-    async def spawn(self, name: str, *argv: str, worker: bool = False) -> Proc:
-        """`python -m <argv>`; a worker speaks the line protocol on its stdin/stdout."""
+    async def spawn(
+        self, name: str, *argv: str, worker: bool = False, env: dict[str, str] | None = None
+    ) -> Proc:
+        """`python -m <argv>`; a worker speaks the line protocol on its stdin/stdout. `env`
+        adds to (or overrides) the run's environment for this process."""
         log_path = self.run_dir / f"{name}.log"
         with log_path.open("ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
@@ -106,7 +109,7 @@ class Processes:
                 "-m",
                 *argv,
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdin=asyncio.subprocess.PIPE if worker else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if worker else log_file,
                 stderr=log_file,

@@ -16,6 +16,7 @@ from bench.phases import run_phase
 from bench.plan import PHASE_KINDS, Phase, plan
 from bench.processes import Processes, process_env
 from bench.procstat import Meter, find_broker_pid, wait_until_quiet
+from bench.register.phase import run_register
 from bench.system import Services, service_list
 from services.deadletters import redact
 
@@ -79,9 +80,15 @@ async def run_bench(
         results: dict[str, dict[str, Any]] = {}
         scaling: list[dict[str, Any]] = []
         failures: dict[str, str] = {}
+        register: dict[str, Any] | None = None
         for phase in phases:
             await before_phase(phase, args=args, services=services)
             try:
+                if phase.kind == "register":
+                    register = await run_register(
+                        calls=phase.calls, processes=processes, url=url, port=port
+                    )
+                    continue
                 result = await run_phase(phase, args=args, url=url, processes=processes)
             except BenchError as error:
                 # One phase failing (e.g. a size the machine cannot carry) keeps the rest.
@@ -109,4 +116,5 @@ async def run_bench(
         "scaling": scaling,
         "failures": failures,
         "service_exit_codes": codes,
+        "register": register,
     }

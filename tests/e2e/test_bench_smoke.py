@@ -1,8 +1,9 @@
 """`python -m bench` end to end, tiny and short: the benchmark itself works.
 
 It starts the real services in its own private vhost, runs every phase (open, closed,
-the baselines) for a moment and must write a result with every expected figure and no lost
-press. No timing is asserted: this machine is shared and the figures are the bench's job.
+the baselines, the edge pod in register mode) for a moment and must write a result with
+every expected figure and no lost press. No timing is asserted: this machine is shared and
+the figures are the bench's job.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
             "1",
             "--warmup",
             "0.2",
+            "--register-calls",
+            "3",
             "--quiet-wait",
             "0",
             "--out",
@@ -116,3 +119,17 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     assert summary["matched_to_baseline"] is not None
     assert summary["matched_open_p99_ms"] is not None
     assert doc["services_stopped_cleanly"] is True
+
+    # The register phase: the edge pod with a job process per call, every call answered.
+    register = doc["register"]
+    assert register["calls"] == 3 and register["burst"]["calls"] == 2
+    assert register["press_heard"] == {"Routing you to Sales...": 3}
+    assert register["pod_in_calls"]["processes"] >= 3  # a process per call, idle ones aside
+    assert register["pod_in_calls"]["job_rss_mib"]["median"] > 0
+    for times in (register["first_call"], register["burst"]):
+        assert times["to_greeting_ms"]["p50"] > 0 and times["to_subscribed_ms"]["p50"] > 0
+    broker = register["broker"]
+    assert broker["queues_per_call"] == 1 and broker["connections_per_call"] > 0
+    # Every call hung up: nothing left behind on the broker; the pod drained and exited.
+    assert broker["queues_after_hangup"] == 0 and broker["connections_after_hangup"] == 0
+    assert register["pod_exit_code"] == 0

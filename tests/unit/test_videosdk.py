@@ -40,7 +40,7 @@ from videosdk.agents.job import (
     get_current_job_context,
 )
 
-from contracts.events import CallEnded, CallStarted, KeyPress
+from contracts.events import AnyEvent, CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.edge import BUSY_PROMPT, Edge
 from services.edge.videosdk.agent import DEFAULT_GREETING, IVRAgent
@@ -155,10 +155,10 @@ class RecordingPublisher:
     """In-memory EventPublisher; the broker is not under test here."""
 
     def __init__(self) -> None:
-        self.events: list[KeyPress | CallStarted | CallEnded] = []
+        self.events: list[AnyEvent] = []
         self._published = asyncio.Condition()
 
-    async def publish(self, event: KeyPress | CallStarted | CallEnded) -> None:
+    async def publish(self, event: AnyEvent) -> None:
         async with self._published:
             self.events.append(event)
             self._published.notify_all()
