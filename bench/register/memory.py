@@ -4,26 +4,38 @@ A pod is the SDK's worker (the process the bench started), its fork server and r
 tracker (children of the worker) and the job processes (children of the fork server). RSS
 counts every page a process maps, shared ones included; PSS splits each shared page among
 its sharers, so the PSS of a pod's processes adds up to what the pod holds (what its cgroup
-limit is measured against, page cache aside).
+limit is measured against, page cache aside); USS counts the pages only that process maps:
+what one more job process adds to its pod.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.procstat import cpu_seconds, status_kb
 
 
+def _rollup(pid: int) -> dict[str, int]:
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return {}
+    return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines[1:])}
+
+
 def pss_kb(pid: int) -> int | None:
     """Proportional set size of a process, in kB; None once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
+    return _rollup(pid).get("Pss")
+
+
+def uss_kb(pid: int) -> int | None:
+    """Pages no other process maps (USS), in kB: what the process adds to its pod."""
+    rollup = _rollup(pid)
+    if not rollup:
         return None
-    return None
+    return rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
 
 
 def rss_kb(pid: int) -> int | None:
@@ -84,12 +96,14 @@ class Footprint:
 
     rss_mib: float
     pss_mib: float
+    uss_mib: float
 
     @classmethod
     def of(cls, pids: list[int]) -> Footprint:
-        rss = sum(rss_kb(p) or 0 for p in pids)
-        pss = sum(pss_kb(p) or 0 for p in pids)
-        return cls(round(rss / 1024, 1), round(pss / 1024, 1))
+        def mib(read: Callable[[int], int | None]) -> float:
+            return round(sum(read(p) or 0 for p in pids) / 1024, 1)
+
+        return cls(mib(rss_kb), mib(pss_kb), mib(uss_kb))
 
     def as_dict(self) -> dict[str, float]:
-        return {"rss_mib": self.rss_mib, "pss_mib": self.pss_mib}
+        return {"rss_mib": self.rss_mib, "pss_mib": self.pss_mib, "uss_mib": self.uss_mib}

@@ -197,6 +197,7 @@ def _footprints(worker: int) -> dict[str, Any]:
         "others": Footprint.of(pod.others).as_dict(),
         "job_rss_mib": _spread([j.rss_mib for j in jobs]),
         "job_pss_mib": _spread([j.pss_mib for j in jobs]),
+        "job_uss_mib": _spread([j.uss_mib for j in jobs]),
         "pod": Footprint.of(base + pod.jobs).as_dict(),
     }
 

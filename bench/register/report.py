@@ -12,7 +12,11 @@ def _times(label: str, ms: dict[str, Any]) -> list[Any]:
 
 
 def _process(label: str, fp: dict[str, Any]) -> list[Any]:
-    return [label, fp["rss_mib"], fp["pss_mib"]]
+    return [label, fp["rss_mib"], fp["pss_mib"], fp["uss_mib"]]
+
+
+def _job(label: str, footprints: dict[str, Any], which: str) -> list[Any]:
+    return [label, *(footprints[f"job_{m}_mib"][which] for m in ("rss", "pss", "uss"))]
 
 
 def render_register(r: dict[str, Any]) -> str:
@@ -41,18 +45,14 @@ def render_register(r: dict[str, Any]) -> str:
         _process("worker", busy["worker"]),
         _process("fork server", busy["fork_server"]),
         _process("resource tracker", busy["others"]),
-        [
-            "job process in a call (median)",
-            busy["job_rss_mib"]["median"],
-            busy["job_pss_mib"]["median"],
-        ],
-        ["job process in a call (max)", busy["job_rss_mib"]["max"], busy["job_pss_mib"]["max"]],
-        ["job process idle (median)", idle["job_rss_mib"]["median"], idle["job_pss_mib"]["median"]],
+        _job("job process in a call (median)", busy, "median"),
+        _job("job process in a call (max)", busy, "max"),
+        _job("job process idle (median)", idle, "median"),
         _process(f"pod, idle ({idle['processes']} job processes)", idle["pod"]),
         _process(f"pod, in calls ({busy['processes']} job processes)", busy["pod"]),
     ]
     out.append("\nmemory of the pod's processes, MiB\n")
-    out.append(table(("process", "RSS", "PSS"), rows))
+    out.append(table(("process", "RSS", "PSS", "USS"), rows))
     b = r["broker"]
     out.append("\nbroker, per live call (the vhost's objects; the node's RSS and Erlang's count)\n")
     out.append(

@@ -14,6 +14,7 @@ not verified): VideoSDK's agent registry and the rooms.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import os
@@ -24,7 +25,7 @@ import pytest
 from aiohttp import web
 
 from services.edge.videosdk.agent import DEFAULT_GREETING
-from services.edge.videosdk.pod import EdgePod, running_pod
+from services.edge.videosdk.pod import CALL_DRAIN_S, EdgePod, running_pod
 from services.edge.videosdk.settings import VideoSDKSettings
 from services.runtime.settings import Settings
 from tests.integration.conftest import System
@@ -94,22 +95,32 @@ async def test_the_pod_serves_calls_each_in_its_own_process_with_one_metrics_end
             return f"ws://{registry_at}/"
 
         monkeypatch.setattr("videosdk.agents.worker.fetch_agent_init_config", local_registry_url)
-        async with running_pod(
-            pod_settings,
-            videosdk=VideoSDKSettings(auth_token=TOKEN, agent_id=AGENT_ID, agent_name="IVR"),
-            pipeline_factory=HubPipeline,
-            room_factory=functools.partial(hub_room, f"ws://{hub_at}"),
-            sdk_port=0,
-        ) as pod:
+        up: asyncio.Future[EdgePod] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+
+        async def serve() -> None:  # the pod until `stop`, as `serve_pod` runs it on SIGTERM
+            async with running_pod(
+                pod_settings,
+                videosdk=VideoSDKSettings(auth_token=TOKEN, agent_id=AGENT_ID, agent_name="IVR"),
+                pipeline_factory=HubPipeline,
+                room_factory=functools.partial(hub_room, f"ws://{hub_at}"),
+                sdk_port=0,
+            ) as pod:
+                up.set_result(pod)
+                await stop.wait()
+
+        serving_pod = asyncio.create_task(serve())
+        try:
+            pod = await asyncio.wait_for(asyncio.shield(up), CALL_UP_S)
             assert (await get(pod.http_port, "/healthz"))[0] == 200
             await _five_calls_answered_and_merged(pod, registry, hub)
             await _a_sixth_call_is_refused(pod, registry)
             await _a_killed_call_leaves_the_others_answering(pod, registry, hub)
-            for job in ALIVE:
-                await hub.rooms[f"room-{job}"].hang_up()
-            for job in ALIVE:
-                await registry.reply("job_update", job, timeout=ANSWER_S, status="completed")
-            assert total(await scrape(pod.http_port), "dtmf_live_calls") == 0
+            stop.set()
+            await _draining_lets_the_calls_finish(pod, registry, hub, serving_pod)
+        finally:
+            stop.set()
+            await asyncio.wait_for(serving_pod, CALL_UP_S)
 
 
 JOBS = [str(n) for n in range(1, CALLS + 1)]
@@ -183,3 +194,30 @@ async def _a_killed_call_leaves_the_others_answering(
     assert total(samples, "dtmf_live_calls") == len(ALIVE)  # the dead process's is dropped
     # What the killed process counted stays counted: totals never go backwards.
     assert total(samples, "dtmf_presses_received_total") == before + len(ALIVE)
+
+
+async def _draining_lets_the_calls_finish(
+    pod: EdgePod, registry: LocalRegistry, hub: RoomHub, serving_pod: asyncio.Task[None]
+) -> None:
+    """Stopping the pod (SIGTERM on Kubernetes) with calls live: it turns unready and takes no
+    new call at once, while the live calls go on being answered until they hang up; then it
+    exits without waiting out its drain bound (`CALL_DRAIN_S`)."""
+    status, reason = await get(pod.http_port, "/readyz")
+    assert status == 503 and "stopping: taking no new calls" in reason
+    refused = await registry.availability("8")
+    assert refused["available"] is False
+
+    for job in ALIVE:
+        await hub.rooms[f"room-{job}"].press(2)
+    await hub.until(replied(hub, ALIVE, 6), timeout=ANSWER_S, what="answered while draining")
+    assert all(hub.rooms[f"room-{job}"].said[5:] == [SUPPORT] for job in ALIVE)
+    assert total(await scrape(pod.http_port), "dtmf_live_calls") == len(ALIVE)
+    assert not serving_pod.done()  # the drain waits for its calls
+
+    for job in ALIVE:
+        await hub.rooms[f"room-{job}"].hang_up()
+    for job in ALIVE:
+        await registry.reply("job_update", job, timeout=ANSWER_S, status="completed")
+    # Its calls over, the pod closes: bounded by the job processes' own exit, well inside the
+    # drain's bound.
+    await asyncio.wait_for(asyncio.shield(serving_pod), CALL_DRAIN_S / 2)
