@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from contracts.version import SCHEMA_MAJOR, SCHEMA_VERSION
+from contracts.wire import on_wire
+
+SCHEMA_VERSION_PATTERN = f"^{SCHEMA_MAJOR}\\.(0|[1-9][0-9]*)$"
 
 
 def new_id() -> str:
@@ -18,19 +23,57 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Message(BaseModel):
-    """Frozen, versioned; unknown fields are ignored so minor versions can add fields."""
+def _wire_schema(schema: dict[str, Any], cls: type[Message]) -> None:
+    # The schema describes the wire: what a receiver would otherwise invent is required there.
+    required = list(schema.get("required", []))
+    for name in cls.wire_required():
+        schema["properties"][name].pop("default", None)
+        if name not in required:
+            required.append(name)
+    schema["required"] = required
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+
+class Message(BaseModel):
+    """Frozen, versioned; unknown fields are ignored so minor versions can add fields.
+
+    Built in Python, a message gets its type, version, id and times by default. Read off
+    the bus (the WIRE validation context), it must carry them: a receiver that made up an
+    event id could not tell a redelivery from a new event, nor a time how old it is.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=_wire_schema)
+
+    # Fields with these default factories are required on the wire.
+    _INVENTED: ClassVar[tuple[object, ...]] = (new_id, utcnow)
 
     schema_version: str = Field(
-        default=SCHEMA_VERSION, description="Major.minor; consumers reject another major."
+        default=SCHEMA_VERSION,
+        description="Major.minor; consumers reject another major.",
+        json_schema_extra={"pattern": SCHEMA_VERSION_PATTERN},
     )
+
+    @classmethod
+    def wire_required(cls) -> list[str]:
+        """Fields a message read off the bus must carry although Python fills them in."""
+        return [
+            name
+            for name, field in cls.model_fields.items()
+            if name in ("type", "schema_version") or field.default_factory in cls._INVENTED
+        ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _carried_on_the_wire(cls, data: Any, info: ValidationInfo) -> Any:
+        if on_wire(info) and isinstance(data, dict):
+            missing = [name for name in cls.wire_required() if name not in data]
+            if missing:
+                raise ValueError(f"missing required field(s): {', '.join(missing)}")
+        return data
 
     @field_validator("schema_version")
     @classmethod
     def _same_major(cls, value: str) -> str:
-        if value.split(".", 1)[0] != SCHEMA_MAJOR:
+        if not re.fullmatch(SCHEMA_VERSION_PATTERN, value):
             raise ValueError(
                 f"unsupported schema version {value!r}: this service speaks {SCHEMA_VERSION}"
             )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from contracts.base import Message, new_id
+from contracts.keys import Key
+from contracts.replies import INPUT_NAME_PATTERN
+from contracts.wire import WIRE
 
 CONTROL_EXCHANGE = "dtmf.control"  # topic
 ANNOUNCE_ROUTING_KEY = "service.announce"
@@ -18,10 +21,12 @@ class ServiceAnnouncement(Message):
 
     type: Literal["service_announcement"] = "service_announcement"
     service: str = Field(min_length=1, max_length=100)
-    instance: str = Field(default_factory=new_id)
+    instance: str = Field(default_factory=new_id, min_length=1, max_length=200)
     label: str = Field(min_length=1, max_length=100, description="How the menu names it.")
-    keys: list[str] = Field(default_factory=list, description="Keys it answers.")
-    inputs: list[str] = Field(default_factory=list, description="Gathered inputs it takes.")
+    keys: list[Key] = Field(default_factory=list, description="Keys it answers.")
+    inputs: list[Annotated[str, Field(pattern=INPUT_NAME_PATTERN)]] = Field(
+        default_factory=list, description="Gathered inputs it takes."
+    )
     status: Literal["up", "down"] = "up"
     valid_for_s: float = Field(default=90.0, gt=0, description="Forget it after this silence.")
 
@@ -30,3 +35,11 @@ class Discover(Message):
     """Asks every service to announce itself now (sent by a menu that just started)."""
 
     type: Literal["discover"] = "discover"
+
+
+ANNOUNCEMENT_ADAPTER: TypeAdapter[ServiceAnnouncement] = TypeAdapter(ServiceAnnouncement)
+
+
+def parse_announcement(body: bytes | str) -> ServiceAnnouncement:
+    """Parse and validate one announcement as read off the bus (see contracts.wire)."""
+    return ANNOUNCEMENT_ADAPTER.validate_json(body, context=WIRE)

@@ -6,6 +6,12 @@ words `star` and `hash`; A-D travel lower-case.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
+
+from contracts.wire import on_wire
+
 KEYS: tuple[str, ...] = (*"0123456789", "*", "#", "A", "B", "C", "D")
 
 _WORD_OF: dict[str, str] = {**{k: k for k in "0123456789"}, "*": "star", "#": "hash"}
@@ -55,3 +61,21 @@ def key_of_word(word: str) -> str:
         return _KEY_OF[word]
     except KeyError:
         raise InvalidKey(f"invalid routing word {word!r}") from None
+
+
+def _wire_key(value: object, info: ValidationInfo) -> str:
+    # A source may report 0 or `star` (see normalize_key); the wire carries the key itself.
+    if on_wire(info) and (not isinstance(value, str) or value not in KEYS):
+        raise InvalidKey(f"invalid DTMF key {value!r}: on the wire one of {' '.join(KEYS)}")
+    return normalize_key(value)
+
+
+Key = Annotated[
+    str,
+    BeforeValidator(_wire_key),
+    WithJsonSchema({"type": "string", "enum": list(KEYS)}),
+]
+"""A DTMF key field: canonical on the wire, normalized when built in Python."""
+
+KEYS_PATTERN = "^[0-9*#A-D]*$"
+"""Keys in a row, as gathered digits travel."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from contracts.control import ServiceAnnouncement
+from contracts.control import ANNOUNCEMENT_ADAPTER
 from contracts.events import EVENT_ADAPTER
 from contracts.replies import REPLY_ADAPTER
 from contracts.version import SCHEMA_VERSION
@@ -22,7 +22,7 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "event": EVENT_ADAPTER,
     "reply": REPLY_ADAPTER,
-    "announcement": TypeAdapter(ServiceAnnouncement),
+    "announcement": ANNOUNCEMENT_ADAPTER,
 }
 
 

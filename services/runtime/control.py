@@ -19,6 +19,7 @@ from contracts.control import (
     DISCOVER_ROUTING_KEY,
     Discover,
     ServiceAnnouncement,
+    parse_announcement,
 )
 from services.runtime.service import ConsumerService
 
@@ -90,7 +91,7 @@ async def start_control(channel: AbstractChannel, service: ConsumerService) -> C
         heard = asyncio.Event()
 
         async def learn(body: bytes) -> None:
-            directory.update(ServiceAnnouncement.model_validate_json(body))
+            directory.update(parse_announcement(body))
             heard.set()
 
         await _subscribe(channel, exchange, ANNOUNCE_ROUTING_KEY, learn)

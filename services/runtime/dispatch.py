@@ -107,7 +107,7 @@ class Dispatcher:
     def _check_fresh(self, press: KeyPress) -> None:
         if self._max_age is None:
             return
-        age = utcnow() - press.received_at
+        age = press.age(utcnow())  # from the earlier of pressed_at and received_at
         if age > self._max_age:
             raise Expired(
                 f"expired: press waited {age.total_seconds():.1f}s, "

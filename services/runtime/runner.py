@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,13 +19,13 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pydantic import ValidationError
 
 from contracts import topology as t
+from contracts.wire import content_type_problem
 from services.runtime.acks import AckBatcher
+from services.runtime.recent_ids import RecentIds as RecentIds  # dispatch imports it here
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
-
-_ACCEPTED_CONTENT_TYPES = {None, "", t.CONTENT_TYPE}
 
 
 class Outcome(StrEnum):
@@ -46,24 +45,6 @@ class BadMessage(Exception):
 
 class Expired(BadMessage):
     """Too old to act on: dead-lettered like bad input, but counted as expired."""
-
-
-class RecentIds:
-    """Bounded memory of ids, oldest forgotten first: ids handled, so a redelivered message
-    is not acted on twice; calls ended, so their late presses are not either."""
-
-    def __init__(self, *, size: int) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, item: str) -> bool:
-        return item in self._ids
-
-    def add(self, item: str) -> None:
-        self._ids[item] = None
-        self._ids.move_to_end(item)
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -172,10 +153,8 @@ class Runner(Generic[M]):
             self._recent.add(key)
 
     def _check_and_decode(self, message: AbstractIncomingMessage) -> M:
-        if message.content_type not in _ACCEPTED_CONTENT_TYPES:
-            raise BadMessage(
-                f"wrong content type {message.content_type!r}: expected {t.CONTENT_TYPE}"
-            )
+        if (problem := content_type_problem(message.content_type)) is not None:
+            raise BadMessage(problem)
         if len(message.body) > self._max_body_bytes:
             raise BadMessage(f"oversize body: {len(message.body)} bytes > {self._max_body_bytes}")
         try:
