@@ -269,7 +269,8 @@ def render_soak(doc: dict[str, Any]) -> str:
         f"{s['minutes']:g} min\n",
         f"load average before {doc['load_average']['before']}, "
         f"after {doc['load_average']['after']}\n",
-        "\nper window: press -> reply applied at the edge, by when the press was made\n",
+        "\nper window: press -> reply applied at the edge, by when the press was made "
+        "(p50/p99 from histograms, within 0.4 %)\n",
     ]
     rows = [
         [
@@ -304,16 +305,12 @@ def render_soak(doc: dict[str, Any]) -> str:
             name,
             *(_rss_at(p, t) for t in marks),
             p["slope_mb_per_h"],
-            p["harness_mb_per_h"] or None,
             p["verdict"],
         ]
         for name, p in procs.items()
     ]
     minutes = [f"{t / 60:g} min" for t in marks]
-    out.append(table(("process", *minutes, "slope", "harness", "verdict"), rows))
-    out.append(
-        "(harness: the load generator's own samples, 24 B a press, taken out of its slope)\n"
-    )
+    out.append(table(("process", *minutes, "slope", "verdict"), rows))
 
     out.append("\nsummary\n")
     out.append(

@@ -29,22 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.histogram import Histogram, by_start
 from bench.phases import read_json, run_phase
 from bench.plan import Phase
 from bench.procstat import Sample, Sampler, cpu_between
 from bench.run import before_phase, system_up
-from bench.stats import summarize_us
+from bench.worker import SLICE_ENV
 
 log = logging.getLogger(__name__)
 
-# bench.worker.Recorder keeps each answered press's latency, schedule lag and time (8 B
-# each) until the end: the edge load generator's RSS grows by that, not by the edge's code.
-HARNESS_BYTES_PER_PRESS = 24
 # No verdict on a second half shorter than this, or with fewer samples a quarter: a 1 MB
 # step of an allocator in 90 s reads as 40 MB/hour.
 MIN_VERDICT_S = 300.0
 MIN_QUARTER_SAMPLES = 2
-MB = 2**20
 # CPU % (of one core) used by other work above which a stretch's figures are skewed.
 NOISY_PCT = 20
 
@@ -95,6 +92,8 @@ async def run_soak(
         )
         phase = Phase("soak", "open", calls, 60 * args.soak, open_loop=True)
         await before_phase(phase, args=args, services=services)
+        # One latency histogram per window in each load generator: its memory stays flat.
+        processes.env[SLICE_ENV] = f"{args.soak_window:g}"
         sampler = Sampler(processes.meter, args.soak_sample)
         sampling = asyncio.create_task(sampler.run())
         try:
@@ -135,22 +134,17 @@ def figures(
     """Per-window latency and CPU, and each process's RSS series with its verdict."""
     # The edge load generators' own figures, by the name the meter knows them under.
     workers = {p.stem.removeprefix("soak-"): read_json(p) for p in run_dir.glob("soak-edge*.json")}
-    harness = {
-        name: HARNESS_BYTES_PER_PRESS * w["replies"] / phase.duration * 3600 / MB
-        for name, w in workers.items()
-    }
     unanswered = result["lost"] + result["errors"] + result["shed"]
     windows = per_window(list(workers.values()), phase, args, unanswered=unanswered)
     add_cpu(windows, sampler.samples, origin)
     rss = rss_series(sampler.samples, sampler.pids, origin=origin, end=phase.duration)
-    for name, series in rss.items():
+    for series in rss.values():
         series.update(
             memory_verdict(
                 series["t_s"],
                 series["rss_mb"],
                 duration=phase.duration,
                 threshold=args.soak_leak_mb_h,
-                harness_mb_h=harness.get(name, 0.0),
             )
         )
     return {
@@ -190,15 +184,17 @@ def bus_check(run_dir: Path) -> dict[str, int] | None:
 def per_window(
     workers: list[dict[str, Any]], phase: Phase, args: argparse.Namespace, *, unanswered: int
 ) -> list[dict[str, Any]]:
-    """Answered presses and their latency per window of the phase, by when they were made.
+    """Answered presses and their latency per window of the phase, by when they were made
+    (the load generators' histograms, one per window: see bench.histogram for the precision).
     Unanswered presses are only counted, not timed, by the load generators: when there are
     any, a window's share is estimated as scheduled - answered."""
     size = args.soak_window
     count = max(1, math.ceil(phase.duration / size - 1e-9))
-    latencies: list[list[int]] = [[] for _ in range(count)]
-    for w in workers:
-        for at_ms, us in zip(w["at_ms"], w["latency_us"], strict=True):
-            latencies[min(count - 1, int(at_ms / 1000 / size))].append(us)
+    latencies = [Histogram() for _ in range(count)]
+    for start, histogram in by_start(workers).items():
+        latencies[min(count - 1, int(start / size + 1e-9))].merge(histogram)
+    if any(abs(size / w["slice_s"] - round(size / w["slice_s"])) > 1e-6 for w in workers):
+        log.warning("latency slices do not divide the %g s windows: their edges blur", size)
     out = []
     for i, values in enumerate(latencies):
         start, end = i * size, min(phase.duration, (i + 1) * size)
@@ -209,9 +205,9 @@ def per_window(
                 "from_s": start,
                 "to_s": end,
                 "scheduled": scheduled,
-                "answered": len(values),
-                "unanswered": max(0, scheduled - len(values)) if unanswered else 0,
-                "latency_ms": summarize_us(values),
+                "answered": values.count,
+                "unanswered": max(0, scheduled - values.count) if unanswered else 0,
+                "latency_ms": values.summary_ms(),
             }
         )
     return out
@@ -268,31 +264,27 @@ def memory_verdict(
     *,
     duration: float,
     threshold: float,
-    harness_mb_h: float = 0.0,
 ) -> dict[str, Any]:
     """Growing: RSS rose faster than `threshold` MB/h over the second half of the run (a
     least-squares slope) and kept making new highs to the end: the third quarter's peak above
     the first half's, the last quarter's above the third's (by `rise`). A leak passes all
     three; a one-off step (a table resized) or a sawtooth (the broker's WAL memory, freed at
-    each roll-over) fails the last two. A bounded cache still filling can pass: the 50,000
-    message ids each service remembers grow in steps (dict resizes under churn) to about
-    17 MB, reached after some 470,000 messages. An edge load generator's own samples
-    (`harness_mb_h`) are taken out first."""
+    each roll-over) fails the last two. A cache still filling could pass; the services' id
+    memories (services/runtime/recent_ids.py) and the load generators' latency histograms
+    (bench/histogram.py) take theirs when built."""
     raw = [(t, r) for t, r in zip(t_s, rss_mb, strict=True) if t >= 0]
-    net = [(t, r - harness_mb_h * t / 3600) for t, r in raw]
     quarters: list[list[float]] = [[], [], [], []]
-    for t, r in net:
+    for t, r in raw:
         quarters[min(3, int(4 * t / duration))].append(r)
     out: dict[str, Any] = {
         "first_mb": raw[0][1] if raw else None,
         "last_mb": raw[-1][1] if raw else None,
         "peak_mb": max(r for _, r in raw) if raw else None,
-        "harness_mb_per_h": round(harness_mb_h, 2),
         "threshold_mb_per_h": threshold,
     }
     if duration / 2 < MIN_VERDICT_S or min(len(q) for q in quarters) < MIN_QUARTER_SAMPLES:
         return {**out, "slope_mb_per_h": None, "verdict": "too short"}
-    slope = slope_mb_per_h([(t, r) for t, r in net if t >= duration / 2])
+    slope = slope_mb_per_h([(t, r) for t, r in raw if t >= duration / 2])
     first_half, third, last = max(quarters[0] + quarters[1]), max(quarters[2]), max(quarters[3])
     # A new high counts from half of what the threshold rate adds in a quarter: RSS also
     # creeps by a few pages as allocators settle.

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import os
 import sys
 import time
-from array import array
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.histogram import Histogram
 
 
 def announce(event: str, **data: Any) -> None:
@@ -90,9 +93,25 @@ async def paced(
         await asyncio.gather(*list(tasks))
 
 
+# A Recorder keeps latencies in histograms (bench.histogram: fixed size, 0.4 % precision) per
+# slice of the window, by when the press was made: 1 s slices (the per-second timeline),
+# coarsened so that a phase has at most MAX_SLICES of them. The soak sets SLICE_ENV to its
+# window length: a window is then one slice, and the load generator's memory stays flat.
+MAX_SLICES = 120
+SLICE_ENV = "BENCH_LATENCY_SLICE_S"
+
+
+def slice_seconds(duration: float) -> float:
+    pinned = os.environ.get(SLICE_ENV)
+    if pinned:
+        return float(pinned)
+    return float(max(1, math.ceil(duration / MAX_SLICES)))
+
+
 @dataclass
 class Recorder:
-    """Counts every press; keeps latencies of the presses made inside the window."""
+    """Counts every press; histograms of the latencies of the presses made inside the window
+    (per slice of it) and of their schedule lag."""
 
     go: Go
     presses: int = 0  # made inside the window
@@ -101,10 +120,13 @@ class Recorder:
     errors: int = 0  # the press itself raised (e.g. publish failed)
     shed: int = 0  # the edge was too busy: not sent, the caller heard the busy prompt
     total_presses: int = 0
-    latency_us: array[int] = field(default_factory=lambda: array("q"))
-    lag_us: array[int] = field(default_factory=lambda: array("q"))
-    # when each answered press was made, ms into the window (for the per-second timeline)
-    at_ms: array[int] = field(default_factory=lambda: array("q"))
+    slice_s: float = 0.0  # 0: slice_seconds(go.duration)
+    latency: dict[int, Histogram] = field(default_factory=dict)  # by slice of the window
+    lag: Histogram = field(default_factory=Histogram)
+
+    def __post_init__(self) -> None:
+        if self.slice_s <= 0:
+            self.slice_s = slice_seconds(self.go.duration)
 
     def in_window(self, t0: float) -> bool:
         return self.go.window_start <= t0 < self.go.window_end
@@ -114,12 +136,15 @@ class Recorder:
         if self.in_window(t0):
             self.presses += 1
             self.replies += 1
-            self.latency_us.append(int((t1 - t0) * 1e6))
-            self.at_ms.append(int((t0 - self.go.window_start) * 1e3))
+            index = int((t0 - self.go.window_start) / self.slice_s)
+            histogram = self.latency.get(index)
+            if histogram is None:
+                histogram = self.latency[index] = Histogram()
+            histogram.record(int((t1 - t0) * 1e6))
             if lag is not None:
                 # uvloop's clock ticks in whole milliseconds, so a press can fire up to 1 ms
                 # "before" its due time on the precise clock: that is on time.
-                self.lag_us.append(int(max(lag, 0.0) * 1e6))
+                self.lag.record(int(max(lag, 0.0) * 1e6))
 
     def unanswered(self, t0: float, *, error: bool = False) -> None:
         self.total_presses += 1
@@ -144,9 +169,10 @@ class Recorder:
             "errors": self.errors,
             "shed": self.shed,
             "total_presses": self.total_presses,
-            "latency_us": self.latency_us.tolist(),
-            "lag_us": self.lag_us.tolist(),
-            "at_ms": self.at_ms.tolist(),
+            "slice_s": self.slice_s,
+            # per slice of the window (press made at slice * slice_s s into it), sparse
+            "latency": [{"slice": i, **h.to_json()} for i, h in sorted(self.latency.items())],
+            "lag": self.lag.to_json(),
         }
 
 
