@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 
-.PHONY: help install broker promtool deploy-tools deploy new-consumer bench bench-scaling bench-reply-queues soak demo run test test-unit test-integration test-e2e lint format schemas clean
+.PHONY: help install broker promtool deploy-tools asyncapi-tools docs deploy new-consumer bench bench-scaling bench-reply-queues soak demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
@@ -17,7 +17,8 @@ help:
 	@echo "make bench-scaling - the same plus 100 / 1,000 / 5,000 calls"
 	@echo "make bench-reply-queues - the edge's reply-queue designs at 50 and 500 call starts, a broker restart, a 3-node cluster"
 	@echo "make soak   - SOAK_MINUTES (30) at half the measured saturation: RSS of every process over time, p99 per 5 min, 0 lost"
-	@echo "make schemas - regenerate contracts/schemas/*.json from the models"
+	@echo "make schemas - regenerate contracts/schemas/*.json and contracts/asyncapi.json from contracts/"
+	@echo "make docs   - render contracts/asyncapi.json to a browsable page: var/docs/asyncapi/index.html"
 	@echo "make deploy OVERLAY=dev|prod - kubectl apply -k the overlay to the current context"
 	@echo "make new-consumer NAME=billing KEYS=3 - scaffold a consumer service (quote * and #)"
 
@@ -38,6 +39,11 @@ promtool:
 deploy-tools: install
 	@VENV=$(VENV) PYTHON=$(PYTHON) deploy/ensure-tools.sh
 
+# Node.js tools pinned in tools/asyncapi/package-lock.json (npm ci, once): the AsyncAPI parser
+# that tests/unit/test_asyncapi.py runs on contracts/asyncapi.json, and the renderer of `make docs`.
+asyncapi-tools:
+	@tools/asyncapi/ensure.sh
+
 OVERLAY ?= dev
 # Apply the dev or prod overlay to kubectl's current context.
 deploy:
@@ -51,10 +57,10 @@ demo: install broker
 run: install broker
 	$(BIN)/dtmf-bus up
 
-test: install broker promtool deploy-tools
+test: install broker promtool deploy-tools asyncapi-tools
 	$(PY) -m pytest tests
 
-test-unit: install promtool deploy-tools
+test-unit: install promtool deploy-tools asyncapi-tools
 	$(PY) -m pytest tests/unit
 
 test-integration: install broker
@@ -94,5 +100,10 @@ new-consumer: install
 schemas: install
 	$(BIN)/dtmf-bus schemas
 
+DOCS_DIR ?= var/docs/asyncapi
+# The committed document as an HTML page (not committed); open $(DOCS_DIR)/index.html.
+docs: asyncapi-tools
+	node tools/asyncapi/render.mjs contracts/asyncapi.json $(DOCS_DIR)
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tools/asyncapi/node_modules

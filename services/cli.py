@@ -48,9 +48,10 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _schemas(args: argparse.Namespace) -> int:
+    from contracts import asyncapi
     from contracts.schemas import write
 
-    for path in write():
+    for path in [*write(), asyncapi.write()]:
         print(f"wrote {path}")
     return 0
 
@@ -97,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold.add_arguments(consumer)
     consumer.set_defaults(func=scaffold.run)
 
-    schemas = sub.add_parser("schemas", help="regenerate contracts/schemas/*.json")
+    schemas = sub.add_parser(
+        "schemas", help="regenerate contracts/schemas/*.json and contracts/asyncapi.json"
+    )
     schemas.set_defaults(func=_schemas)
     return parser
 

@@ -28,7 +28,15 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 # What git ignores, plus git itself and the virtualenv: the copy holds the working tree.
 IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "var", "build", "__pycache__", "*.egg-info", ".*_cache", ".hypothesis"
+    ".git",
+    ".venv",
+    "var",
+    "build",
+    "__pycache__",
+    "*.egg-info",
+    ".*_cache",
+    ".hypothesis",
+    "node_modules",
 )
 # test_deploy.py without checkov: the slowest check by far (seconds), and a new service's
 # manifests are sales.yaml renamed, so checkov's findings cannot differ from sales'.
