@@ -17,23 +17,7 @@ from contracts.wire import content_type_problem
 from services.runtime.dispatch import Dispatcher
 from services.runtime.runner import Expired, describe_validation_error
 from services.runtime.service import ConsumerService, keys
-
-
-def press(**overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "type": "key_press",
-        "schema_version": "1.0",
-        "event_id": "e1",
-        "call_id": "c1",
-        "reply_to": "edge-a",
-        "source": "simulator",
-        "key": "1",
-        "sequence": 1,
-        "pressed_at": "2026-01-01T00:00:00Z",
-        "received_at": "2026-01-01T00:00:00.120Z",
-    }
-    body.update(overrides)
-    return body
+from tests.unit.test_contracts import press
 
 
 def without(body: dict[str, object], name: str) -> dict[str, object]:
