@@ -215,19 +215,26 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
     vhost = PrivateVhost(base_url)
-    ok = False
     try:
         with vhost as url:
             runner = run_bench if args.soak is None else soak.run_soak
             measured = asyncio.run(runner(args, url=url, run_dir=run_dir, port=port))
-        ok = True
     except (BenchError, BrokerError, TimeoutError) as error:
         log.error("failed: %s", error)
         log.error("logs kept in %s", run_dir)
         return 2
-    finally:
-        if ok and not args.keep_logs and not measured["failures"]:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    code = _report(args, measured, started=started, out=out)
+    if code == 0 and not args.keep_logs:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:  # a lost press, a failed phase, a leak: the processes' logs say why
+        log.warning("logs kept in %s", run_dir)
+    return code
+
+
+def _report(
+    args: argparse.Namespace, measured: dict[str, Any], *, started: dt.datetime, out: Path
+) -> int:
+    """Write the result and print its tables; the exit status."""
     header = {
         "benchmark": "dtmf-bus",
         "format": 1,
@@ -256,7 +263,6 @@ def main(argv: list[str] | None = None) -> int:
         text += render_register(doc["register"])
     write(doc, out, text)
     if measured["failures"]:
-        log.error("logs of the failed phases: %s", run_dir)
         return 2
     if summary["lost_presses"] or summary["failed_presses"]:
         return 1
