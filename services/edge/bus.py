@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from aiormq.exceptions import ChannelInvalidStateError, ConnectionClosed
 
 from contracts import topology as t
 from contracts.replies import Reply, parse_reply
@@ -63,34 +64,59 @@ async def _connect_until_up(settings: Settings, *, name: str) -> AbstractRobustC
         await asyncio.sleep(RETRY_CONNECT_S)  # a pace between attempts, not a wait for a result
 
 
+# The broker going away while the edge sets up its side (a node shutting down, quorum
+# lost): try again like a connection that failed. Anything else, a refused declaration
+# above all, is a misconfiguration and fails loudly.
+_GONE_WHILE_ATTACHING = (ConnectionClosed, ChannelInvalidStateError, ConnectionError, OSError)
+
+
 async def _attach(
     settings: Settings, edge: Edge, events: AmqpEventChannel, metrics: Metrics, *, name: str
 ) -> _Attachment:
-    connection = await _connect_until_up(settings, name=name)
-    try:
-        link = broker.LinkState(connection)
-        channel = await connection.channel(publisher_confirms=True)
-        await channel.set_qos(prefetch_count=settings.prefetch)
-        topo = await broker.declare_topology(channel, dead_queue=False)
-        await events.open()
-        handled = {o: metrics.messages_handled.labels(name, o.value) for o in Outcome}
-        runner: Runner[Reply] = Runner(
-            name=name,
-            decode=parse_reply,
-            handle=edge.apply_reply,
-            dead=topo.dead,
-            identify=lambda reply: reply.reply_id,
-            max_body_bytes=settings.max_body_bytes,
-            on_outcome=lambda outcome: handled[outcome].inc(),
-        )
-        queue = await channel.declare_queue(
-            t.reply_queue(settings.edge_id), exclusive=True, arguments=t.REPLY_QUEUE_ARGUMENTS
-        )
-        await queue.bind(topo.replies, routing_key=settings.edge_id)
-        tag = await queue.consume(runner)
-    except BaseException:
-        await bounded(connection.close(), what="edge: close", timeout=5)
-        raise
+    events_open = False
+    while True:
+        connection = await _connect_until_up(settings, name=name)
+        try:
+            if not events_open:
+                await events.open()
+                events_open = True
+            return await _set_up(settings, edge, connection, metrics, name=name)
+        except _GONE_WHILE_ATTACHING as error:
+            log.warning("%s: the broker went away while attaching (%r); retrying", name, error)
+            await bounded(connection.close(), what="edge: close", timeout=5)
+        except BaseException:
+            await bounded(connection.close(), what="edge: close", timeout=5)
+            raise
+        await asyncio.sleep(RETRY_CONNECT_S)  # a pace between attempts, not a wait for a result
+
+
+async def _set_up(
+    settings: Settings,
+    edge: Edge,
+    connection: AbstractRobustConnection,
+    metrics: Metrics,
+    *,
+    name: str,
+) -> _Attachment:
+    link = broker.LinkState(connection)
+    channel = await connection.channel(publisher_confirms=True)
+    await channel.set_qos(prefetch_count=settings.prefetch)
+    topo = await broker.declare_topology(channel, dead_queue=False)
+    handled = {o: metrics.messages_handled.labels(name, o.value) for o in Outcome}
+    runner: Runner[Reply] = Runner(
+        name=name,
+        decode=parse_reply,
+        handle=edge.apply_reply,
+        dead=topo.dead,
+        identify=lambda reply: reply.reply_id,
+        max_body_bytes=settings.max_body_bytes,
+        on_outcome=lambda outcome: handled[outcome].inc(),
+    )
+    queue = await channel.declare_queue(
+        t.reply_queue(settings.edge_id), exclusive=True, arguments=t.REPLY_QUEUE_ARGUMENTS
+    )
+    await queue.bind(topo.replies, routing_key=settings.edge_id)
+    tag = await queue.consume(runner)
     log.info("edge %s ready: replies on %s", settings.edge_id, queue.name)
     return _Attachment(connection, link, queue, tag, runner)
 
