@@ -67,7 +67,7 @@ async def _connect_until_up(settings: Settings, *, name: str) -> AbstractRobustC
 # The broker going away while the edge sets up its side (a node shutting down, quorum
 # lost): try again like a connection that failed. Anything else, a refused declaration
 # above all, is a misconfiguration and fails loudly.
-_GONE_WHILE_ATTACHING = (ConnectionClosed, ChannelInvalidStateError, ConnectionError, OSError)
+_GONE_WHILE_ATTACHING = (ConnectionClosed, ChannelInvalidStateError, OSError)
 
 
 async def _attach(
@@ -81,12 +81,11 @@ async def _attach(
                 await events.open()
                 events_open = True
             return await _set_up(settings, edge, connection, metrics, name=name)
-        except _GONE_WHILE_ATTACHING as error:
+        except BaseException as error:
+            await bounded(connection.close(), what="edge: close", timeout=5)
+            if not isinstance(error, _GONE_WHILE_ATTACHING):
+                raise
             log.warning("%s: the broker went away while attaching (%r); retrying", name, error)
-            await bounded(connection.close(), what="edge: close", timeout=5)
-        except BaseException:
-            await bounded(connection.close(), what="edge: close", timeout=5)
-            raise
         await asyncio.sleep(RETRY_CONNECT_S)  # a pace between attempts, not a wait for a result
 
 
