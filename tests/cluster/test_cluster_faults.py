@@ -124,6 +124,22 @@ def again_after(caller: Caller, t0: float) -> float:
     return first_after([p.answered_at for p in answered if p.answered_at is not None], t0)
 
 
+def waited_after(caller: Caller, t0: float) -> float:
+    """The longest a caller waited on the bus after t0, up to its first service answer: for
+    each press or start pending at t0 or begun after it, from the later of t0 and its
+    beginning to its end (an answer, an apology, a started call). Time the caller spends
+    on its own (its pace, its previous call's edge process shutting down) is no wait."""
+    first = t0 + first_after(caller.service_answers(t0), t0)
+    spans = [(p.sent_at, p.answered_at) for p in caller.presses]
+    spans += [(tried, done) for tried, done, _, _ in caller.starts]
+    waits = [
+        end - max(begin, t0)
+        for begin, end in spans
+        if end is not None and end >= t0 and begin <= first
+    ]
+    return max(waits, default=math.inf)
+
+
 def outcomes(caller: Caller) -> Counter[str]:
     return Counter(press.outcome for press in caller.presses)
 
@@ -302,14 +318,15 @@ async def test_lose_quorum_for_20_seconds(
         for c in load.callers
     }
     answered = {c.name: first_after(c.service_answers(returned), returned) for c in load.callers}
-    late = {name: gap for name, gap in answered.items() if gap > AGAIN_WITHIN_S}
+    waited = {c.name: waited_after(c, returned) for c in load.callers}
+    late = {name: wait for name, wait in waited.items() if wait > AGAIN_WITHIN_S}
     # What the edge promises a caller whose press is held when quorum returns: that press is
     # published and answered, or it waits out its reply timeout and the next one is answered.
     # The issue's 2 s target is measured and printed; on a busy 2-core machine the services
     # are not always consuming again within it (3-5 s seen), so it is not asserted here.
     promised = settings.reply_timeout_s + SLACK_S
     stuck = {name: gap for name, gap in answered.items() if gap > promised}
-    extra = {n: [pressed[n], apologies[n], silent[n], answered[n]] for n in names}
+    extra = {n: [pressed[n], apologies[n], silent[n], answered[n], waited[n]] for n in names}
     print(
         f"\n(b) stopped {', '.join(n.node for n in down)} from t=0 (down by "
         f"t={lost - stopping:.1f} s); started again at t={starting - stopping:.1f} s, "
@@ -317,13 +334,15 @@ async def test_lose_quorum_for_20_seconds(
         f"t={returned - stopping:.1f} s; every caller answered 3 times after that: "
         f"{recovered}\n"
         + table(
-            (*HEADER, "pressed in outage", "apologies", "silent", "answered after (s)"),
+            (*HEADER, "pressed in outage", "apologies", "silent", "answered after", "waited"),
             caller_rows(load, extra),
         )
         + "\n(silent: presses neither answered nor apologized for, plus calls that could not "
-        f"start; answered after: the first service answer after quorum's return, target "
-        f"{AGAIN_WITHIN_S} s; quorum's return: a bare client trying every 0.1 s gets a "
-        "publish into a quorum queue confirmed again)"
+        "start; answered after: seconds from quorum's return to the first service answer; "
+        "waited: the longest a caller waited on the bus after the return until then (a "
+        f"press's answer or apology, a call's start), target {AGAIN_WITHIN_S} s; quorum's "
+        "return: a bare client trying every 0.1 s gets a publish into a quorum queue "
+        "confirmed again)"
         + footer(load, calllog, log_tally)
         + late_report(load, late, returned, lost, "quorum's return")
     )
