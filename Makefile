@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 
-.PHONY: help install broker promtool deploy-tools asyncapi-tools docs deploy new-consumer bench bench-scaling bench-reply-queues soak demo run test test-unit test-integration test-e2e lint format schemas clean
+.PHONY: help install broker broker-users promtool deploy-tools asyncapi-tools docs deploy new-consumer retire bench bench-scaling bench-reply-queues soak demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
@@ -17,10 +17,12 @@ help:
 	@echo "make bench-scaling - the same plus 100 / 1,000 / 5,000 calls"
 	@echo "make bench-reply-queues - the edge's reply-queue designs at 50 and 500 call starts, a broker restart, a 3-node cluster"
 	@echo "make soak   - SOAK_MINUTES (30) at half the measured saturation: RSS of every process over time, p99 per 5 min, 0 lost"
+	@echo "make broker-users - one broker user per role (least privilege) on the local broker"
 	@echo "make schemas - regenerate contracts/schemas/*.json and contracts/asyncapi.json from contracts/"
 	@echo "make docs   - render contracts/asyncapi.json to a browsable page: var/docs/asyncapi/index.html"
 	@echo "make deploy OVERLAY=dev|prod - kubectl apply -k the overlay to the current context"
 	@echo "make new-consumer NAME=billing KEYS=3 - scaffold a consumer service (quote * and #)"
+	@echo "make retire NAME=billing - a stopped service for good: its keys go to the menu"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +32,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The broker, and on it the queue expiry policy (DTMF_QUEUE_EXPIRES_MS; 0: none).
 broker:
 	@scripts/ensure-broker.sh
+	@VENV=$(VENV) PYTHON=$(PYTHON) scripts/ensure-queue-expiry.sh
+
+# A broker user per role, least privilege (tools/broker_access), on the local broker; each
+# role's AMQP URL goes to var/broker-users.env. Run again to rotate the passwords.
+broker-users: install broker
+	$(PY) -m tools.broker_access dev-users
 
 promtool:
 	@deploy/monitoring/ensure-promtool.sh
@@ -96,6 +105,10 @@ format: install
 new-consumer: install
 	@test -n "$(NAME)" -a -n "$(KEYS)" || { echo "usage: make new-consumer NAME=billing KEYS=3 (quote * and #: KEYS='*,#')" >&2; exit 2; }
 	$(BIN)/dtmf-bus new-consumer --name '$(NAME)' --keys '$(KEYS)'
+
+retire: install
+	@test -n "$(NAME)" || { echo "usage: make retire NAME=billing (stop the service first)" >&2; exit 2; }
+	$(BIN)/dtmf-bus retire '$(NAME)'
 
 schemas: install
 	$(BIN)/dtmf-bus schemas

@@ -17,7 +17,8 @@ DISCOVER_ROUTING_KEY = "service.discover"
 
 
 class ServiceAnnouncement(Message):
-    """A service instance is up (again every interval) or going down."""
+    """A service instance is up (again every interval) or going down; or a whole service is
+    retired (its queue removed by an operator): every instance of it is to be forgotten."""
 
     type: Literal["service_announcement"] = "service_announcement"
     service: str = Field(min_length=1, max_length=100)
@@ -27,7 +28,13 @@ class ServiceAnnouncement(Message):
     inputs: list[Annotated[str, Field(pattern=INPUT_NAME_PATTERN)]] = Field(
         default_factory=list, description="Gathered inputs it takes."
     )
-    status: Literal["up", "down"] = "up"
+    status: Literal["up", "down", "retired"] = Field(
+        default="up",
+        description=(
+            "up: this instance serves `keys` and `inputs`; down: this instance stops; "
+            "retired: the service is gone for good, forget every instance of it."
+        ),
+    )
     valid_for_s: float = Field(default=90.0, gt=0, description="Forget it after this silence.")
 
 

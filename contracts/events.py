@@ -41,6 +41,12 @@ class KeyPress(CallEvent):
         default=None,
         description="Set when a gather collected this press: it goes to the log, not to services.",
     )
+    sensitive: bool = Field(
+        default=False,
+        # Sent only when true: a consumer of schema 1.0 sees no new field until it is used.
+        exclude_if=lambda sensitive: not sensitive,
+        description="Collected by a sensitive gather: the key is a secret digit, masked in logs.",
+    )
 
     def age(self, now: datetime) -> timedelta:
         """How long ago the caller pressed, counted from the earlier of the two timestamps.
@@ -76,6 +82,12 @@ class GatheredInput(CallEvent):
     sequence: int = Field(ge=1, description="Sequence of the last press that belongs to it.")
     started_at: Timestamp
     ended_at: Timestamp = Field(default_factory=utcnow)
+    sensitive: bool = Field(
+        default=False,
+        # Sent only when true: a consumer of schema 1.0 sees no new field until it is used.
+        exclude_if=lambda sensitive: not sensitive,
+        description="The gather was sensitive: the digits are a secret, masked in logs.",
+    )
 
     @field_validator("digits", mode="before")
     @classmethod

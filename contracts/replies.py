@@ -67,6 +67,13 @@ class Gather(_Action):
     inter_digit_timeout_s: float = Field(default=5.0, gt=0, le=120)
     timeout_s: float = Field(default=30.0, gt=0, le=600, description="Bound on the whole input.")
     barge_in: bool = Field(default=True, description="A press interrupts the agent's speech.")
+    sensitive: bool = Field(
+        default=False,
+        # Sent only when true: a consumer of schema 1.0 sees no new field until it is used.
+        exclude_if=lambda sensitive: not sensitive,
+        description="The digits are a secret (an account number, a PIN): masked in logs and "
+        "the call log, delivered intact to the service that binds input.<name>.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self, info: ValidationInfo) -> Gather:

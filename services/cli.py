@@ -47,6 +47,15 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return asyncio.run(deadletters.run(args))
 
 
+def _retire(args: argparse.Namespace) -> int:
+    from services import retire
+    from services.runtime.lifecycle import setup_logging
+
+    setup_logging(Settings.from_env().log_level)
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+    return asyncio.run(retire.run(args))
+
+
 def _schemas(args: argparse.Namespace) -> int:
     from contracts import asyncapi
     from contracts.schemas import write
@@ -57,7 +66,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from services import deadletters, scaffold
+    from services import deadletters, retire, scaffold
     from services.demo import DEMO_KEYS
     from services.edge import main as edge_main
     from services.edge import sip_gateway
@@ -91,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead-letters", help="list or replay the dead letters in dtmf.dead")
     deadletters.add_arguments(dead)
     dead.set_defaults(func=_dead_letters)
+
+    gone = sub.add_parser(
+        "retire",
+        help="delete a stopped service's queue and bindings, so its keys go to the menu",
+    )
+    retire.add_arguments(gone)
+    gone.set_defaults(func=_retire)
 
     consumer = sub.add_parser(
         "new-consumer", help="scaffold a consumer service: its module, test and deployment"

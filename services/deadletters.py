@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,7 +41,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
 
 from contracts import topology as t
@@ -247,15 +253,16 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
 
 
-async def _connect(url: str) -> AbstractConnection:
-    """The first node of AMQP_URL (one URL, or several separated by commas) that answers."""
+async def connect_first(url: str, *, name: str) -> AbstractConnection:
+    """The first node of AMQP_URL (one URL, or several separated by commas) that answers,
+    for a command that runs once (no reconnects)."""
     failures = []
     for node in broker_urls(url):
         try:
             return await aio_pika.connect(
                 node,
                 timeout=CONNECT_TIMEOUT_S,
-                client_properties={"connection_name": "dtmf-deadletters"},
+                client_properties={"connection_name": name},
             )
         except (OSError, AMQPError, TimeoutError) as error:
             failures.append(f"{redact(node)}: {str(error) or type(error).__name__}")
@@ -279,28 +286,38 @@ async def _take(channel: AbstractChannel) -> list[AbstractIncomingMessage]:
             SCAN_LIMIT,
         )
     target = min(depth, SCAN_LIMIT)
-    if target == 0:
-        return []
-    # The prefetch is the bound: the broker delivers no more than we mean to hold.
-    await channel.set_qos(prefetch_count=target)
-    taken: list[AbstractIncomingMessage] = []
-    enough = asyncio.Event()
-
-    async def collect(message: AbstractIncomingMessage) -> None:
-        taken.append(message)
-        if len(taken) >= target:
-            enough.set()
-
-    tag = await queue.consume(collect)
-    try:
-        await asyncio.wait_for(enough.wait(), FETCH_TIMEOUT_S)
-    except TimeoutError:
+    taken = await take_head(channel, queue, target, timeout=FETCH_TIMEOUT_S)
+    if len(taken) < target:
         log.warning(
             "%s held %d messages but only %d arrived: another reader holds the rest",
             t.DEAD_QUEUE,
             target,
             len(taken),
         )
+    return taken
+
+
+async def take_head(
+    channel: AbstractChannel, queue: AbstractQueue, count: int, *, timeout: float
+) -> list[AbstractIncomingMessage]:
+    """Up to `count` messages from the head of `queue`, unacknowledged, in queue order;
+    fewer if no more arrive within `timeout`. A consumer takes them, not basic.get, which
+    quorum queues refuse on a single-active-consumer queue and return out of order."""
+    if count == 0:
+        return []
+    # The prefetch is the bound: the broker delivers no more than we mean to hold.
+    await channel.set_qos(prefetch_count=count)
+    taken: list[AbstractIncomingMessage] = []
+    enough = asyncio.Event()
+
+    async def collect(message: AbstractIncomingMessage) -> None:
+        taken.append(message)
+        if len(taken) >= count:
+            enough.set()
+
+    tag = await queue.consume(collect)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(enough.wait(), timeout)
     # Cancel before anything is acked: an ack would make room for a further delivery.
     await queue.cancel(tag)
     return sorted(taken, key=lambda m: m.delivery_tag or 0)
@@ -311,7 +328,7 @@ async def _borrowed(
     url: str, *, confirms: bool
 ) -> AsyncIterator[tuple[AbstractChannel, list[AbstractIncomingMessage]]]:
     """The head of dtmf.dead, lent: whatever is not acked goes back, in order, on exit."""
-    connection = await _connect(url)
+    connection = await connect_first(url, name="dtmf-deadletters")
     try:
         # on_return_raises: an unroutable replay must fail, not vanish after its dead
         # copy was acked.

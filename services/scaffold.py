@@ -15,6 +15,7 @@ import argparse
 import keyword
 import logging
 import re
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ TEMPLATE_SERVICE = "sales"
 # Names that are taken: the kit and tools under services/, the template, and compose
 # services that are no consumer service.
 RESERVED = frozenset(
-    {"runtime", "edge", "templates", "cli", "demo", "deadletters", "scaffold", TEMPLATE_SERVICE}
+    {"runtime", "edge", "templates", "cli", "demo", "deadletters", "retire", "scaffold"}
+    | {TEMPLATE_SERVICE}
     | {"rabbitmq", "keypad"}
 )
 # A Python package name that is also a valid Kubernetes object name (RFC 1035 label):
@@ -107,7 +109,14 @@ def scaffold(*, root: Path, name: str, keys: Sequence[str], force: bool = False)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         log.info("scaffold %s: wrote %s", name, path)
-    return list(plan)
+    return [*plan, regenerate_broker_users(layout.root)]
+
+
+def regenerate_broker_users(root: Path) -> Path:
+    """The new service gets its broker user and permissions (generated from every service's
+    bindings); run in `root`, so that checkout's services are the ones read."""
+    subprocess.run([sys.executable, "-m", "tools.broker_access", "manifests"], cwd=root, check=True)
+    return root / "deploy" / "k8s" / "base" / "broker-users.yaml"
 
 
 def parse_keys(text: str) -> list[str]:

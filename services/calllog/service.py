@@ -1,4 +1,7 @@
-"""The call log: every event the edge publishes, one JSON line each, acked once on disk."""
+"""The call log: every event the edge publishes, one JSON line each, acked once on disk.
+
+Digits a sensitive gather collected are secrets: the log keeps how many there were, not
+which (see `masked`)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from contracts import Action, Event
+from contracts import Action, Event, GatheredInput, KeyPress
 from contracts.base import utcnow
 from services.runtime.service import ConsumerService, all_events
 from services.runtime.settings import Settings
@@ -17,6 +20,19 @@ log = logging.getLogger(__name__)
 # A commit waits this long for more lines to join it: one thread hop and one sync per
 # batch rather than per line (per-line syncs cost the call log 1.5x its CPU under load).
 COMMIT_EVERY_S = 0.01
+
+# Stands for each secret digit: not a DTMF key (as `*` would be), so never read as one.
+MASK = "x"
+
+
+def masked(event: Event) -> Event:
+    """The event as the log keeps it: a sensitive gather's digits each replaced by MASK,
+    and a collected press's key too, with the source's copy of the press left out."""
+    if isinstance(event, GatheredInput) and event.sensitive:
+        return event.model_copy(update={"digits": MASK * len(event.digits)})
+    if isinstance(event, KeyPress) and event.sensitive:
+        return event.model_copy(update={"key": MASK, "source_payload": {}})
+    return event
 
 
 class JsonLinesLog:
@@ -43,7 +59,7 @@ class JsonLinesLog:
     async def write(self, event: Event) -> list[Action]:
         # The event's own JSON with one field spliced in before its closing brace: one
         # serialization instead of dumping to a dict and encoding that again.
-        line = f'{event.model_dump_json()[:-1]},"logged_at":"{utcnow().isoformat()}"}}\n'
+        line = f'{masked(event).model_dump_json()[:-1]},"logged_at":"{utcnow().isoformat()}"}}\n'
         done = asyncio.get_running_loop().create_future()
         self._lines.append(line)
         self._waiters.append(done)

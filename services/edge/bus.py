@@ -147,6 +147,7 @@ async def running_edge(
         reply_timeout_s=settings.reply_timeout_s,
         barge_in=settings.barge_in,
         max_unanswered=settings.max_unanswered,
+        transfer_allow=settings.transfer_allow,
     )
     attaching = asyncio.get_running_loop().create_task(
         _attach(settings, edge, events, metrics, name=name)

@@ -17,9 +17,10 @@ from contracts.base import new_id, utcnow
 from contracts.events import AnyEvent, CallEnded, CallStarted, GatheredInput, GatherEnd, KeyPress
 from contracts.replies import Gather, Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
-from services.edge.gather import Gathering
+from services.edge.gather import MASKED_KEY, Gathering
 from services.runtime.metrics import Metrics
 from services.runtime.runner import Outcome
+from services.runtime.transfers import TRANSFER_REFUSED_PROMPT, TransferAllowlist, TransferRefused
 
 if TYPE_CHECKING:  # the core stays free of aio-pika; the adapter sets the link
     from services.runtime.broker import LinkState
@@ -51,6 +52,7 @@ class Edge:
         barge_in: bool = False,
         max_unanswered: int = 0,
         busy_prompt: str = BUSY_PROMPT,
+        transfer_allow: TransferAllowlist | None = None,
     ) -> None:
         self.edge_id = edge_id
         self.http_port: int | None = None  # set by the adapter that serves /metrics
@@ -69,6 +71,8 @@ class Edge:
         # timeout, nobody is answered. Shedding keeps the presses it lets in answered in time.
         self._max_unanswered = max_unanswered
         self._busy_prompt = busy_prompt
+        # A transfer reaches outside the call: only where the operator allowed (none: nowhere).
+        self._transfer_allow = transfer_allow or TransferAllowlist()
         self._unanswered = 0
         self._shedding = False
         self.metrics.unanswered.set_function(lambda: float(self._unanswered))
@@ -108,6 +112,8 @@ class Edge:
         EdgeBusy when it sheds the press (not during a gather: those presses are an input)."""
         if call.gather is None:
             self._admit(call)
+        gathering = call.gather
+        sensitive = gathering is not None and gathering.spec.sensitive
         received = time.perf_counter()
         received_at = utcnow()
         event = KeyPress(
@@ -122,17 +128,18 @@ class Edge:
             source_message_id=source_message_id,
             participant_id=participant_id,
             source_payload=dict(source_payload or {}),
-            collecting=call.gather.spec.name if call.gather else None,
+            collecting=gathering.spec.name if gathering else None,
+            sensitive=sensitive,
         )
         call.next_sequence()
-        self.metrics.presses_received.labels(event.key, call.source).inc()
-        gathering = call.gather
+        shown = MASKED_KEY if sensitive else event.key  # a secret digit is no metric label
+        self.metrics.presses_received.labels(shown, call.source).inc()
         if gathering is None:
             self._await_reply(call, event.event_id, received, event.sequence)
             if self._barge_in:
                 await call.session.interrupt()
         await self._publisher.publish(event)
-        log.debug("call %s pressed %s (#%d)", call.call_id, event.key, event.sequence)
+        log.debug("call %s pressed %s (#%d)", call.call_id, shown, event.sequence)
         if gathering is not None:
             await self._collect(call, gathering, event)
         return event
@@ -225,6 +232,7 @@ class Edge:
             reason=reason,
             sequence=max(call.presses, 1),
             started_at=gathering.started_at,
+            sensitive=gathering.spec.sensitive,
         )
         self._await_reply(call, event.event_id, time.perf_counter(), event.sequence)
         if completed_by:
@@ -289,7 +297,8 @@ class Edge:
                 case SetInstructions(instructions=instructions):
                     await call.session.set_instructions(instructions)
                 case Transfer(to=to):
-                    await call.session.transfer(to)
+                    if not await self._transfer(call, to, service=reply.service):
+                        break  # the rest of the reply counted on the transfer
                 case Hangup(reason=reason):
                     await call.session.hangup(reason)
                     await self.end_call(call, reason=reason)
@@ -303,6 +312,20 @@ class Edge:
         if reply.sequence is not None:
             self._settle_older(call, reply.sequence)
         return Outcome.REPLIED
+
+    async def _transfer(self, call: Call, to: str, *, service: str) -> bool:
+        """Transfer the call if the allowlist permits `to`; else apologise. Whether it did."""
+        try:
+            target = self._transfer_allow.permit(to)
+        except TransferRefused as why:
+            self.metrics.transfers_refused.labels(service).inc()
+            log.warning(
+                "call %s: transfer asked by service %r refused: %s", call.call_id, service, why
+            )
+            await call.session.say(TRANSFER_REFUSED_PROMPT)
+            return False
+        await call.session.transfer(target)
+        return True
 
     def _settle_older(self, call: Call, sequence: int) -> None:
         """The caller has an answer to a newer press: older ones wait for nothing any more.

@@ -10,6 +10,9 @@ from contracts.base import utcnow
 from contracts.events import GatherEnd
 from contracts.replies import Gather
 
+# Stands for a key a sensitive gather collected, in the edge's logs and metric labels.
+MASKED_KEY = "masked"
+
 
 @dataclass
 class Gathering:

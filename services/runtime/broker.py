@@ -85,6 +85,8 @@ async def connect(url: str, *, name: str) -> AbstractRobustConnection:
     """
     quiet_ordinary_reconnects()
     nodes = [URL(u) for u in broker_urls(url)]
+    for node in nodes:
+        _warn_if_unprotected(node, name=name)
     timeout = NODE_CONNECT_TIMEOUT_S if len(nodes) > 1 else None
     for first in range(len(nodes) - 1):
         try:
@@ -98,6 +100,35 @@ async def connect(url: str, *, name: str) -> AbstractRobustConnection:
                 node_of(nodes[first + 1]),
             )
     return await _open(nodes, first=len(nodes) - 1, name=name, timeout=timeout)
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# Nodes already warned about: an edge retries its connection every half second.
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_if_unprotected(node: URL, *, name: str) -> None:
+    """amqps:// verifies the broker's certificate and host name (aiormq: the system's CAs,
+    or the URL's cafile / AMQP_CA_FILE); turning that off, or plain AMQP beyond this host,
+    is never silent."""
+    seen = (name, f"{node.scheme}://{node_of(node)}")
+    if seen in _warned:
+        return
+    _warned.add(seen)
+    if node.scheme == "amqps" and node.query.get("no_verify_ssl", "0") != "0":
+        log.warning(
+            "%s: TLS certificate verification to %s is OFF (no_verify_ssl): anyone on the "
+            "path can pose as the broker and read the credentials and every press",
+            name,
+            node_of(node),
+        )
+    elif node.scheme == "amqp" and node.host not in LOOPBACK_HOSTS:
+        log.warning(
+            "%s: %s is plain AMQP: credentials and presses cross the network unencrypted "
+            "(use amqps://)",
+            name,
+            node_of(node),
+        )
 
 
 async def _open(

@@ -139,7 +139,7 @@ class Metrics:
         # edge
         self.presses_received = Counter(
             "dtmf_presses_received_total",
-            "Key presses received from callers",
+            "Key presses received from callers (key=masked: collected by a sensitive gather)",
             ["key", "source"],
             registry=r,
         )
@@ -196,6 +196,14 @@ class Metrics:
         self.replies_applied = Counter(
             "dtmf_replies_applied_total", "Replies received by the edge", ["outcome"], registry=r
         )
+        # Not pinned (a plain prometheus_client.Counter): `service` here names the service
+        # that asked for the transfer, not this process.
+        self.transfers_refused = prometheus_client.Counter(
+            "dtmf_transfers_refused_total",
+            "Transfers a reply asked for that DTMF_TRANSFER_ALLOW does not permit",
+            ["service"],
+            registry=r,
+        )
         # every consumer (services, and the edge's reply queue)
         self.messages_handled = Counter(
             "dtmf_messages_handled_total",
@@ -241,6 +249,7 @@ METRIC_NAMES = (
     "dtmf_presses_shed_total",
     "dtmf_unanswered_presses",
     "dtmf_replies_applied_total",
+    "dtmf_transfers_refused_total",
     "dtmf_messages_handled_total",
     "dtmf_handler_duration_seconds",
     "dtmf_replies_undeliverable_total",

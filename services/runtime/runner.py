@@ -10,17 +10,15 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pydantic import ValidationError
 
-from contracts import topology as t
 from contracts.wire import content_type_problem
 from services.runtime.acks import AckBatcher
+from services.runtime.codec import to_dead_letter
 from services.runtime.recent_ids import RecentIds as RecentIds  # dispatch imports it here
 
 log = logging.getLogger(__name__)
@@ -173,26 +171,10 @@ class Runner(Generic[M]):
             message.routing_key,
             reason,
         )
-        headers = dict(message.headers or {})
-        headers.update(
-            {
-                t.DEAD_REASON_HEADER: reason,
-                t.DEAD_SERVICE_HEADER: self.name,
-                t.DEAD_EXCHANGE_HEADER: message.exchange or "",
-                t.DEAD_ROUTING_KEY_HEADER: message.routing_key or "",
-                t.DEAD_AT_HEADER: datetime.now(UTC).isoformat(),
-            }
-        )
         # Publish (confirmed) before ack: a crash in between duplicates a dead
         # letter rather than losing it.
         await self._dead.publish(
-            aio_pika.Message(
-                body=message.body,
-                headers=headers,
-                content_type=message.content_type,
-                message_id=message.message_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
+            to_dead_letter(message, reason=reason, service=self.name),
             routing_key=message.routing_key or "",
         )
         self._acks.ack(message)

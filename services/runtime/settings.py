@@ -6,17 +6,19 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_INTERACTIVE_TTL_MS
+from services.runtime.transfers import BadAllowEntry, TransferAllowlist
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 # Every variable read below; the deployment manifests are checked against this list.
 ENV_VARS = (
     "AMQP_URL",
+    "AMQP_CA_FILE",
     "DTMF_PREFETCH",
     "DTMF_DELIVERY_LIMIT",
     "DTMF_PRESS_TTL_MS",
@@ -35,6 +37,7 @@ ENV_VARS = (
     "DTMF_EDGE_MAX_CALLS",
     "DTMF_EDGE_IDLE_PROCESSES",
     "DTMF_SPOOL_DIR",
+    "DTMF_TRANSFER_ALLOW",
 )
 
 
@@ -79,6 +82,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+def _transfer_allow(env: Mapping[str, str]) -> TransferAllowlist:
+    try:
+        return TransferAllowlist.parse(env.get("DTMF_TRANSFER_ALLOW") or "")
+    except BadAllowEntry as error:
+        raise SettingsError(f"DTMF_TRANSFER_ALLOW {error}") from None
+
+
 def broker_urls(raw: str) -> tuple[str, ...]:
     """The broker nodes in AMQP_URL: one URL, or several separated by commas, in the order
     they are tried. A comma inside a URL (say, in a password) must be written %2C."""
@@ -91,6 +101,23 @@ def broker_urls(raw: str) -> tuple[str, ...]:
         if not _is_amqp_url(url):
             raise SettingsError(f"{where} is not an amqp:// or amqps:// URL with a host")
     return urls
+
+
+TLS_FILE_OPTIONS = ("cafile", "capath", "cadata")
+
+
+def with_ca_file(urls: tuple[str, ...], ca_file: str) -> tuple[str, ...]:
+    """AMQP_CA_FILE: the CA that verifies every amqps:// node that names none of its own
+    (aiormq reads `cafile` from each node's URL). Without it, the system's CAs verify."""
+    return tuple(_with_ca_file(url, ca_file) for url in urls) if ca_file else urls
+
+
+def _with_ca_file(url: str, ca_file: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "amqps" or set(parse_qs(parts.query)) & set(TLS_FILE_OPTIONS):
+        return url
+    option = f"cafile={quote(ca_file, safe='/')}"
+    return parts._replace(query=f"{parts.query}&{option}" if parts.query else option).geturl()
 
 
 def _is_amqp_url(url: str) -> bool:
@@ -109,7 +136,8 @@ def default_edge_id() -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    # One broker URL, or several nodes separated by commas (see broker_urls).
+    # One broker URL, or several nodes separated by commas (see broker_urls); from_env adds
+    # AMQP_CA_FILE to its amqps:// nodes (see with_ca_file).
     amqp_url: str = DEFAULT_AMQP_URL
     prefetch: int = 64
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
@@ -137,12 +165,20 @@ class Settings:
     # Edge: where a stopping edge process leaves the events it could not publish, for the
     # next one to publish (on Kubernetes a volume shared by the pod's processes).
     spool_dir: Path = Path("var/spool")
+    # Edge: where a reply may transfer a call (see services/runtime/transfers.py); the
+    # default permits nothing.
+    transfer_allow: TransferAllowlist = field(default_factory=TransferAllowlist)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            amqp_url=",".join(broker_urls(env.get("AMQP_URL") or DEFAULT_AMQP_URL)),
+            amqp_url=",".join(
+                with_ca_file(
+                    broker_urls(env.get("AMQP_URL") or DEFAULT_AMQP_URL),
+                    env.get("AMQP_CA_FILE") or "",
+                )
+            ),
             prefetch=_int(env, "DTMF_PREFETCH", 64, minimum=1),
             delivery_limit=_int(env, "DTMF_DELIVERY_LIMIT", DEFAULT_DELIVERY_LIMIT, minimum=1),
             press_ttl_ms=_int(env, "DTMF_PRESS_TTL_MS", DEFAULT_INTERACTIVE_TTL_MS, minimum=1),
@@ -161,4 +197,5 @@ class Settings:
             edge_max_calls=_int(env, "DTMF_EDGE_MAX_CALLS", 50, minimum=1),
             edge_idle_processes=_int(env, "DTMF_EDGE_IDLE_PROCESSES", 2),
             spool_dir=Path(env.get("DTMF_SPOOL_DIR") or "var/spool"),
+            transfer_allow=_transfer_allow(env),
         )

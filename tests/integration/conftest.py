@@ -125,6 +125,23 @@ async def tap(
         yield received
 
 
+async def until_queue_holds(amqp_url: str, name: str, count: int, *, timeout: float = 10) -> None:
+    """Wait for queue `name` to report at least `count` ready messages.
+
+    Nothing tells anyone but the publisher (a service, or the broker itself) that a quorum
+    queue has committed a message, and a copy routed to another queue can arrive first;
+    so this asks the queue, boundedly.
+    """
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        async with asyncio.timeout(timeout):
+            while True:
+                queue = await channel.declare_queue(name, passive=True)
+                if (queue.declaration_result.message_count or 0) >= count:
+                    return
+                await asyncio.sleep(0.02)
+
+
 async def publish_raw(
     amqp_url: str,
     body: bytes,

@@ -10,6 +10,10 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.integration.tls_certs import TlsFiles
 
 
 def _free_port() -> int:
@@ -20,13 +24,16 @@ def _free_port() -> int:
 
 
 class PrivateBroker:
-    def __init__(self) -> None:
+    def __init__(self, *, tls: TlsFiles | None = None) -> None:
+        """`tls`: also listen for amqps:// on `tls_port`, with this certificate and key."""
         self.node = f"dtmftest{uuid.uuid4().hex[:8]}@localhost"
         self.port = _free_port()
         self.dist_port = _free_port()
+        self.tls_port = _free_port() if tls else None
         self.base = Path(tempfile.mkdtemp(prefix="dtmf-broker-"))
         (self.base / "rabbitmq.conf").write_text(
             f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
+            + (self._tls_config(tls) if tls else "")
         )
         (self.base / "enabled_plugins").write_text("[].\n")
         for sub in ("mnesia", "log"):
@@ -39,6 +46,25 @@ class PrivateBroker:
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def tls_url(self, host: str = "localhost") -> str:
+        """amqps:// to the TLS listener by `host` (the certificate names the hosts it is for)."""
+        assert self.tls_port is not None, "started without tls="
+        return f"amqps://guest:guest@{host}:{self.tls_port}/"
+
+    def _tls_config(self, tls: TlsFiles) -> str:
+        # Copies the node owns: rabbitmq-server reads them as the rabbitmq user.
+        for source in (tls.ca, tls.cert, tls.key):
+            shutil.copy(source, self.base / f"tls-{source.name}")
+        return (
+            f"listeners.ssl.local = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {self.base / f'tls-{tls.ca.name}'}\n"
+            f"ssl_options.certfile = {self.base / f'tls-{tls.cert.name}'}\n"
+            f"ssl_options.keyfile = {self.base / f'tls-{tls.key.name}'}\n"
+            # Clients authenticate with a password, not a certificate.
+            "ssl_options.verify = verify_none\n"
+            "ssl_options.fail_if_no_peer_cert = false\n"
+        )
 
     def _env(self) -> dict[str, str]:
         return {

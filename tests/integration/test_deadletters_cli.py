@@ -19,7 +19,7 @@ from contracts import topology as t
 from services import deadletters
 from services.deadletters import DeadLetter, describe, list_dead_letters, replay_dead_letters
 from services.runtime import broker
-from tests.integration.conftest import System, publish_raw
+from tests.integration.conftest import System, publish_raw, until_queue_holds
 
 WAIT_S = 10
 DEATH_HEADERS = (
@@ -72,20 +72,8 @@ async def drain_dead_queue(amqp_url: str) -> list[DeadLetter]:
 
 
 async def until_dead_queue_holds(amqp_url: str, count: int) -> None:
-    """Wait for dtmf.dead to report at least `count` ready messages.
-
-    Nothing tells anyone but the publisher (a service, or the broker itself) that a quorum
-    queue has committed a message, and a copy routed to another queue can arrive first;
-    so this asks the queue, boundedly.
-    """
-    async with await aio_pika.connect(amqp_url) as connection:
-        channel = await connection.channel()
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                queue = await channel.declare_queue(t.DEAD_QUEUE, passive=True)
-                if (queue.declaration_result.message_count or 0) >= count:
-                    return
-                await asyncio.sleep(0.02)
+    """Wait for dtmf.dead to report at least `count` ready messages."""
+    await until_queue_holds(amqp_url, t.DEAD_QUEUE, count)
 
 
 async def dead_letter_malformed(system: System, count: int) -> None:

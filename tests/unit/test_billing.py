@@ -33,6 +33,7 @@ async def test_key_three_asks_for_the_account_number() -> None:
     assert isinstance(action, Gather)
     assert (action.name, action.prompt, action.finish_key) == ("account", ASK, "#")
     assert (action.min_digits, action.max_digits) == (4, 12)
+    assert action.sensitive  # an account number: masked in logs and the call log
 
 
 async def test_a_complete_account_number_gets_its_balance() -> None:

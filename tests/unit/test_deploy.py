@@ -30,12 +30,20 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from contracts.topology import service_queue, service_queue_arguments
+from contracts.topology import (
+    DEAD_QUEUE,
+    queue_expiry_policy,
+    reply_queue,
+    service_queue,
+    service_queue_arguments,
+)
 from services.cli import build_parser
 from services.runtime.http import build_app
 from services.runtime.main import load_builder
 from services.runtime.metrics import Metrics
 from services.runtime.settings import ENV_VARS, Settings
+from tools.broker_access import manifests as broker_users
+from tools.broker_access.roles import project_grants
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -55,7 +63,9 @@ EDGE = "edge"
 EDGE_ARGS = ["edge", "--source", "videosdk", "--register"]
 POD_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
-AMQP_SECRET = ("dtmf-bus-amqp", "url")
+# Each Deployment connects as its role's broker user (tools/broker_access), over TLS.
+AMQP_URL_OF_ROLE = "amqps://$(AMQP_USERNAME):$(AMQP_PASSWORD)@rabbitmq:5671/"
+BROKER_TLS_SECRET = "rabbitmq-tls"
 # What stands in for a value from a Secret when the manifests' settings are parsed.
 SECRET_STAND_INS = {"AMQP_URL": "amqp://from-a-secret.invalid/"}
 VIDEOSDK_SECRET = ("dtmf-bus-videosdk", "token")
@@ -65,7 +75,7 @@ RABBITMQ_POD_LABELS = {
     "app.kubernetes.io/component": "rabbitmq",
     "app.kubernetes.io/part-of": "rabbitmq",
 }
-AMQP_PORT = 5672
+AMQP_PORT = 5671  # AMQP over TLS
 DNS_PORT = 53
 # Parameters of KEDA's rabbitmq scaler (keda.sh/docs/latest/scalers/rabbitmq-queue).
 RABBITMQ_TRIGGER_KEYS = {
@@ -392,8 +402,7 @@ def test_settings_come_from_secrets_and_the_pod(docs: tuple[dict[str, Any], ...]
     assert not kind(docs, "Secret"), "Secrets are created out of band, never kept in the repo"
     for name, deployment in kind(docs, "Deployment").items():
         env = environment(docs, deployment)
-        amqp = env["AMQP_URL"]["secretKeyRef"]
-        assert (amqp["name"], amqp["key"]) == AMQP_SECRET
+        assert env["AMQP_URL"] == AMQP_URL_OF_ROLE  # from the role's Secret: see below
         assert env["DTMF_EDGE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
         if name == EDGE:
             token = env["VIDEOSDK_AUTH_TOKEN"]["secretKeyRef"]
@@ -401,13 +410,14 @@ def test_settings_come_from_secrets_and_the_pod(docs: tuple[dict[str, Any], ...]
         else:
             assert "VIDEOSDK_AUTH_TOKEN" not in env
         for var, value in env.items():
-            assert not (isinstance(value, str) and "://" in value), f"{name}: {var} is a URL"
+            literal = isinstance(value, str) and "://" in value and var != "AMQP_URL"
+            assert not literal, f"{name}: {var} is a URL"
 
 
 def test_settings_env_matches_the_settings_module() -> None:
     keys = [line.split("=", 1)[0] for line in SETTINGS_ENV.read_text().split("\n") if line]
-    # Everything but what comes from a Secret or the pod itself.
-    assert sorted(keys) == sorted(set(ENV_VARS) - {"AMQP_URL", "DTMF_EDGE_ID"})
+    # Everything but the broker connection (per role: its Secret, the CA) and the pod's name.
+    assert sorted(keys) == sorted(set(ENV_VARS) - {"AMQP_URL", "AMQP_CA_FILE", "DTMF_EDGE_ID"})
 
 
 def test_ports_and_probes_match_the_http_server(docs: tuple[dict[str, Any], ...]) -> None:
@@ -533,9 +543,7 @@ def test_other_consumers_scale_on_their_queue(
         assert metadata["mode"] == "QueueLength" and int(metadata["value"]) > 0
         assert "host" not in metadata, "the broker URL comes from the TriggerAuthentication"
         auth = auths[trigger["authenticationRef"]["name"]]["spec"]
-        assert auth["secretTargetRef"] == [
-            {"parameter": "host", "name": AMQP_SECRET[0], "key": AMQP_SECRET[1]}
-        ]
+        assert_scaler_reads_as_monitoring_user(docs, auth)
     assert set(scaled) <= set(services) | {EDGE}, "a ScaledObject for a missing service"
 
 
@@ -751,3 +759,144 @@ def test_compose_runs_every_service_with_the_same_settings(tmp_path: Path) -> No
         assert {k: env[k] for k in defaults} == defaults, f"{name} differs from settings.env"
         Settings.from_env(env)
     assert "VIDEOSDK_AUTH_TOKEN" in services[EDGE]["environment"]
+
+
+# ------------------------------------------------------------------ queue expiry policy
+
+
+def test_queue_expiry_policy_is_the_one_in_contracts(docs: tuple[dict[str, Any], ...]) -> None:
+    policy = queue_expiry_policy()
+    deployed = one(docs, "OperatorPolicy")
+    spec = deployed["spec"]
+    assert deployed["metadata"]["name"] == spec["name"] == policy.name
+    assert spec["pattern"] == policy.pattern
+    assert spec["definition"] == policy.definition
+    assert (spec["applyTo"], spec["priority"]) == (policy.apply_to, policy.priority)
+    # The vhost the services use: the default one, unless the Secret's AMQP_URL names another.
+    assert spec["vhost"] == "/"
+    assert spec["rabbitmqClusterReference"] == {
+        "name": one(docs, "RabbitmqCluster")["metadata"]["name"]
+    }
+
+
+def test_queue_expiry_reaches_interactive_service_queues_only() -> None:
+    pattern = re.compile(queue_expiry_policy().pattern)  # RabbitMQ's PCRE reads it the same
+    services = consumer_services()
+    assert any(not s.interactive for s in services.values())
+    for name, service in services.items():
+        queue = service_queue(service.name)
+        assert bool(pattern.search(queue)) == service.interactive, name
+    assert not pattern.search(DEAD_QUEUE) and not pattern.search(reply_queue("edge-7d4b9c8f6"))
+
+
+# ------------------------------------------------------------ broker users and TLS
+
+
+def role_of(deployment: str) -> str:
+    """The broker role a Deployment connects as (tools/broker_access/permissions.py)."""
+    return EDGE if deployment == EDGE else f"svc-{consumer_services()[deployment].name}"
+
+
+def secret_ref(value: Any) -> tuple[str, str]:
+    ref = value["secretKeyRef"]
+    return ref["name"], ref["key"]
+
+
+def test_broker_users_are_generated_from_the_permissions_module() -> None:
+    result = _run([sys.executable, "-m", "tools.broker_access", "manifests", "--check"], cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_role_has_a_user_and_its_permissions(docs: tuple[dict[str, Any], ...]) -> None:
+    cluster = {"name": one(docs, "RabbitmqCluster")["metadata"]["name"]}
+    users = kind(docs, "User")
+    permissions = kind(docs, "Permission")
+    topic_permissions = kind(docs, "TopicPermission").values()
+    for grant in project_grants():
+        name = broker_users.user_object(grant.role)
+        user = users[name]["spec"]
+        # No imported Secret: the operator generates the name and password.
+        assert "importCredentialsSecret" not in user
+        assert user["rabbitmqClusterReference"] == cluster
+        assert user.get("tags", []) == list(grant.tags)
+        permission = permissions[name]["spec"]
+        assert permission["userReference"] == {"name": name}
+        assert permission["permissions"] == {
+            "configure": grant.configure, "write": grant.write, "read": grant.read
+        }  # fmt: skip
+        topics = {
+            t["spec"]["permissions"]["exchange"]: t["spec"]["permissions"]
+            for t in topic_permissions
+            if t["spec"]["userReference"] == {"name": name}
+        }
+        assert topics == {
+            g.exchange: {"exchange": g.exchange, "write": g.write, "read": g.read}
+            for g in grant.topics
+        }
+
+
+def test_each_deployment_connects_as_its_role_over_tls(docs: tuple[dict[str, Any], ...]) -> None:
+    users = kind(docs, "User")
+    cluster = one(docs, "RabbitmqCluster")
+    assert cluster["spec"]["tls"]["secretName"] == BROKER_TLS_SECRET
+    [certificate] = [
+        c
+        for c in kind(docs, "Certificate").values()
+        if c["spec"]["secretName"] == BROKER_TLS_SECRET
+    ]
+    for name, deployment in kind(docs, "Deployment").items():
+        env_list = [var["name"] for var in container(deployment)["env"]]
+        env = environment(docs, deployment)
+        user = broker_users.user_object(role_of(name))
+        assert user in users, f"{name}: no User {user}"
+        secret = broker_users.credentials_secret(role_of(name))
+        assert secret_ref(env["AMQP_USERNAME"]) == (secret, "username")
+        assert secret_ref(env["AMQP_PASSWORD"]) == (secret, "password")
+        # $(VAR) expands only variables defined before it.
+        assert env_list.index("AMQP_URL") > max(
+            env_list.index("AMQP_USERNAME"), env_list.index("AMQP_PASSWORD")
+        )
+        settings = settings_of(docs, deployment)
+        [url] = settings.amqp_url.split(",")
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.port) == ("amqps", AMQP_PORT)
+        assert parts.hostname == cluster["metadata"]["name"]
+        assert parts.hostname in certificate["spec"]["dnsNames"]
+        # The CA file is the CA certificate of the broker's Secret, and nothing else of it.
+        ca_file = Path(env["AMQP_CA_FILE"])
+        assert f"cafile={ca_file}" in parts.query
+        volume = mounted_volume(deployment, ca_file)
+        assert volume["secret"] == {
+            "secretName": BROKER_TLS_SECRET,
+            "items": [{"key": "ca.crt", "path": ca_file.name}],
+        }
+
+
+def assert_scaler_reads_as_monitoring_user(
+    docs: tuple[dict[str, Any], ...], auth: dict[str, Any]
+) -> None:
+    monitor = broker_users.credentials_secret("monitor")
+    secrets = {ref["parameter"]: (ref["name"], ref["key"]) for ref in auth["secretTargetRef"]}
+    assert secrets == {
+        "username": (monitor, "username"),
+        "password": (monitor, "password"),
+        "ca": (BROKER_TLS_SECRET, "ca.crt"),
+    }
+    configmaps = kind(docs, "ConfigMap")
+    plain = {
+        ref["parameter"]: configmaps[ref["name"]]["data"][ref["key"]]
+        for ref in auth["configMapTargetRef"]
+    }
+    assert plain["tls"] == "enable"
+    host = urlsplit(plain["host"])
+    assert (host.scheme, host.port, host.username) == ("amqps", AMQP_PORT, None)
+    # KEDA runs in a namespace of its own: the broker's full name, which its certificate names.
+    namespace = one(docs, "Namespace")["metadata"]["name"]
+    cluster = one(docs, "RabbitmqCluster")["metadata"]["name"]
+    assert host.hostname == f"{cluster}.{namespace}.svc"
+    [certificate] = [
+        c
+        for c in kind(docs, "Certificate").values()
+        if c["spec"]["secretName"] == BROKER_TLS_SECRET
+    ]
+    assert host.hostname in certificate["spec"]["dnsNames"]

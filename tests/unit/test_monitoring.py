@@ -45,6 +45,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "dtmf_replies_applied_total": ("counter", frozenset({"outcome"})),
     "dtmf_events_dropped_total": ("counter", frozenset({"type"})),
     "dtmf_replies_undeliverable_total": ("counter", frozenset({"service"})),
+    "dtmf_transfers_refused_total": ("counter", frozenset({"service"})),
 }
 # From RabbitMQ's rabbitmq_prometheus plugin (per-object endpoint).
 RABBITMQ_METRICS = frozenset(
@@ -235,6 +236,7 @@ EXPECTED_ALERTS = {
     "DtmfBrokerDown",
     "DtmfBrokerUnreachable",
     "DtmfReplyTimeoutsRising",
+    "DtmfTransferRefused",
 }
 
 

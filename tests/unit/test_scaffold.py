@@ -121,6 +121,7 @@ def test_writes_the_service_its_test_and_its_deployment(scaffolded: Scaffolded) 
             f"deploy/k8s/base/{name}.yaml",
             "deploy/k8s/base/kustomization.yaml",
             "compose.yaml",
+            "deploy/k8s/base/broker-users.yaml",
         ]
     service = (scaffolded.copy / "services" / STAR_HASH / "service.py").read_text()
     assert 'KEYS = ("*", "#")' in service
@@ -301,6 +302,7 @@ def test_force_writes_the_files_again_and_lists_the_service_once(repo: Path) -> 
         "service.py",
         "test_loyalty_service.py",
         "loyalty.yaml",
+        "broker-users.yaml",  # regenerated: the service now binds other keys
     }
     assert 'KEYS = ("4", "5")' in (repo / "services" / "loyalty" / "service.py").read_text()
     kustomization = (repo / "deploy" / "k8s" / "base" / "kustomization.yaml").read_text()

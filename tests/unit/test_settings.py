@@ -17,6 +17,7 @@ def test_defaults_without_environment() -> None:
 def test_every_variable_is_read() -> None:
     env = {
         "AMQP_URL": "amqp://u:p@broker:5672/vh",
+        "AMQP_CA_FILE": "/ca.pem",  # amqps:// nodes only (test_broker_access.py)
         "DTMF_PREFETCH": "8",
         "DTMF_DELIVERY_LIMIT": "3",
         "DTMF_PRESS_TTL_MS": "2500",
@@ -35,6 +36,7 @@ def test_every_variable_is_read() -> None:
         "DTMF_SPOOL_DIR": "/spool",
         "DTMF_EDGE_MAX_CALLS": "5",
         "DTMF_EDGE_IDLE_PROCESSES": "1",
+        "DTMF_TRANSFER_ALLOW": "+1800, sip:*@pbx.example.com",
     }
     assert set(env) == set(ENV_VARS)
     s = Settings.from_env(env)
@@ -63,6 +65,7 @@ def test_every_variable_is_read() -> None:
         250,
     )
     assert str(s.spool_dir) == "/spool"
+    assert s.transfer_allow.permit("+1 800 555 0100") == "+18005550100"
 
 
 @pytest.mark.parametrize(
@@ -73,6 +76,7 @@ def test_every_variable_is_read() -> None:
         ("DTMF_REPLY_TIMEOUT_S", "-2", "must be positive"),
         ("DTMF_BARGE_IN", "maybe", "is not a boolean"),
         ("DTMF_MAX_UNANSWERED", "-1", "must be at least 0"),
+        ("DTMF_TRANSFER_ALLOW", "+1800,1900", "entry 2 of 2 .*'1900'"),
     ],
 )
 def test_unusable_values_are_refused_by_name(name: str, value: str, message: str) -> None:

@@ -53,6 +53,7 @@ from services.edge.videosdk.settings import VideoSDKSettings
 from services.edge.videosdk.worker import build_worker_job, run_job
 from services.runtime.metrics import Metrics, sharing
 from services.runtime.runner import Outcome
+from services.runtime.transfers import TransferAllowlist
 
 ROOM_ID = "room-abc"
 EDGE_ID = "edge-test"
@@ -245,7 +246,12 @@ class LiveCall:
 async def live_call(*, max_unanswered: int = 0) -> AsyncIterator[LiveCall]:
     """The real entrypoint running one call through JobContext.run_until_shutdown."""
     publisher = RecordingPublisher()
-    edge = Edge(edge_id=EDGE_ID, publisher=publisher, max_unanswered=max_unanswered)
+    edge = Edge(
+        edge_id=EDGE_ID,
+        publisher=publisher,
+        max_unanswered=max_unanswered,
+        transfer_allow=TransferAllowlist.parse("sip:support@example.com"),
+    )
     room = LocalPubSubRoom()
     ctx = new_job_context(room)
     with as_current_job(ctx):
