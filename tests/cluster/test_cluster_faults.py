@@ -15,11 +15,16 @@ from collections.abc import Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 
-import aio_pika
 import pytest
 
 from services.runtime.settings import Settings
 from tests.cluster.balancer import Balancer
+from tests.cluster.bare_probe import (
+    BarePublisher,
+    bare_consumer,
+    broker_serves_again,
+    declare_probe,
+)
 from tests.cluster.conftest import SLACK_S, Caller, Load, running_load
 from tests.cluster.private_cluster import ClusterNode, PrivateCluster
 
@@ -262,30 +267,6 @@ async def test_kill_the_leader_of_the_service_queues(
     assert not missed, missed
 
 
-PROBE_QUEUE = "probe.quorum"
-
-
-async def declare_probe(url: str) -> None:
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        await channel.declare_queue(PROBE_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
-
-
-async def broker_serves_again(url: str) -> float:
-    """When a bare client, trying every 0.1 s, next gets a publish into a quorum queue
-    confirmed: the moment the broker itself serves quorum queues again. No dtmf-bus code."""
-    while True:
-        try:
-            async with await aio_pika.connect(url, timeout=1) as connection:
-                channel = await connection.channel(publisher_confirms=True)
-                await channel.default_exchange.publish(
-                    aio_pika.Message(b"probe"), routing_key=PROBE_QUEUE, timeout=1
-                )
-                return time.monotonic()
-        except Exception:  # refused, closed, nacked or not confirmed yet: the broker is away
-            await asyncio.sleep(0.1)  # the probe's pace
-
-
 async def test_lose_quorum_for_20_seconds(
     cluster: PrivateCluster, vhost: str, balancer: Balancer, tmp_path: Path, log_tally: LogTally
 ) -> None:
@@ -294,8 +275,10 @@ async def test_lose_quorum_for_20_seconds(
     issue's target, within 2 s, is printed with the measurements)."""
     settings = settings_for(balancer, vhost, tmp_path)
     await declare_probe(balancer.url(vhost))
-    async with running_load(settings) as load:
+    async with running_load(settings) as load, bare_consumer(balancer.url(vhost)) as bare:
         assert await load.each_answered(after=0, times=3, timeout=60), "no steady load"
+        publisher = BarePublisher(confirm_timeout_s=settings.publish_timeout_s)
+        publishing = asyncio.create_task(publisher.run(balancer.url(vhost)))
         down = (await asyncio.to_thread(led, cluster, vhost))[:2]  # the leaders go
         stopping = time.monotonic()
         lost = max(await asyncio.to_thread(cluster.stop, *down))
@@ -306,7 +289,10 @@ async def test_lose_quorum_for_20_seconds(
         probe = asyncio.create_task(broker_serves_again(balancer.url(vhost)))
         booted = min(await asyncio.to_thread(cluster.start, *down))
         returned = await asyncio.wait_for(probe, 60)
+        consuming = await bare.first_after(lost, timeout=60)
         recovered = await load.each_answered(after=returned, times=3, timeout=60)
+        publishing.cancel()
+    published = publisher.first_after(returned)
     calllog = CallLog.read(settings.calllog_path)
 
     names = [c.name for c in load.callers]
@@ -325,13 +311,19 @@ async def test_lose_quorum_for_20_seconds(
     # The issue's 2 s target is measured and printed; on a busy 2-core machine the services
     # are not always consuming again within it (3-5 s seen), so it is not asserted here.
     promised = settings.reply_timeout_s + SLACK_S
-    stuck = {name: gap for name, gap in answered.items() if gap > promised}
+    # Measured as the caller waits (not from the return to its first answer, which also
+    # counts a caller between calls: a register-mode call's process spooling as it ends).
+    stuck = {name: wait for name, wait in waited.items() if wait > promised}
     extra = {n: [pressed[n], apologies[n], silent[n], answered[n], waited[n]] for n in names}
     print(
         f"\n(b) stopped {', '.join(n.node for n in down)} from t=0 (down by "
         f"t={lost - stopping:.1f} s); started again at t={starting - stopping:.1f} s, "
         f"the first booted at t={booted - stopping:.1f} s, quorum queues served again at "
-        f"t={returned - stopping:.1f} s; every caller answered 3 times after that: "
+        f"t={returned - stopping:.1f} s, and a bare aio-pika robust consumer (the services' "
+        f"way of consuming, no dtmf-bus code) received again {consuming - returned:+.2f} s "
+        "after that, and a bare aio-pika robust publisher (the edge's way of publishing) got "
+        f"a confirm again {(published or math.inf) - returned:+.2f} s after it; every caller "
+        "answered 3 times after that: "
         f"{recovered}\n"
         + table(
             (*HEADER, "pressed in outage", "apologies", "silent", "answered after", "waited"),
