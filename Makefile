@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 
-.PHONY: help install broker broker-users promtool deploy-tools asyncapi-tools docs deploy new-consumer retire bench bench-scaling bench-reply-queues soak demo run test test-unit test-integration test-e2e lint format schemas clean
+.PHONY: help install broker broker-users promtool audio-tools deploy-tools asyncapi-tools docs deploy new-consumer retire bench bench-scaling bench-reply-queues soak demo run test test-unit test-integration test-e2e lint format schemas clean
 
 help:
 	@echo "make demo   - set up, start every service, run one simulated call, stop"
 	@echo "make run    - set up, start every service and a keypad in this terminal"
 	@echo "make test   - set up, then unit, integration (real RabbitMQ) and e2e tests"
-	@echo "make lint   - ruff and mypy (strict on contracts/ and services/)"
+	@echo "make lint   - ruff, mypy (strict on contracts/ and services/) and the import layers"
 	@echo "make bench  - benchmark this machine: latency at 1,000 calls, saturation vs an aio-pika baseline"
 	@echo "make bench-scaling - the same plus 100 / 1,000 / 5,000 calls"
 	@echo "make bench-reply-queues - the edge's reply-queue designs at 50 and 500 call starts, a broker restart, a 3-node cluster"
@@ -38,12 +38,19 @@ broker:
 	@VENV=$(VENV) PYTHON=$(PYTHON) scripts/ensure-queue-expiry.sh
 
 # A broker user per role, least privilege (tools/broker_access), on the local broker; each
-# role's AMQP URL goes to var/broker-users.env. Run again to rotate the passwords.
+# role's AMQP URL goes to var/broker-users.env. Run again to rotate the passwords. First the
+# shared topology, which the roles may use but not declare, as the administrator (AMQP_URL).
 broker-users: install broker
+	$(PY) -m tools.broker_access topology
 	$(PY) -m tools.broker_access dev-users
 
 promtool:
 	@deploy/monitoring/ensure-promtool.sh
+
+# sox, multimon-ng and espeak-ng: outside evidence for the in-band DTMF detector's tests
+# (tests/unit/test_inband_detector.py); apt-get installs them when run as root.
+audio-tools:
+	@scripts/ensure-audio-tools.sh
 
 deploy-tools: install
 	@VENV=$(VENV) PYTHON=$(PYTHON) deploy/ensure-tools.sh
@@ -66,10 +73,10 @@ demo: install broker
 run: install broker
 	$(BIN)/dtmf-bus up
 
-test: install broker promtool deploy-tools asyncapi-tools
+test: install broker promtool audio-tools deploy-tools asyncapi-tools
 	$(PY) -m pytest tests
 
-test-unit: install promtool deploy-tools asyncapi-tools
+test-unit: install promtool audio-tools deploy-tools asyncapi-tools
 	$(PY) -m pytest tests/unit
 
 test-integration: install broker
@@ -97,6 +104,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format .

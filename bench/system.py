@@ -11,13 +11,13 @@ from typing import Any
 from bench.errors import BenchError
 from bench.processes import Proc, Processes, tail
 
-# The consumer services `dtmf-bus demo` starts (read from services.demo), else these.
+# The consumer services `dtmf-bus demo` starts (read from tools.demo), else these.
 DEFAULT_SERVICES = ("sales", "support", "menu", "calllog")
 
 
 def system_services() -> tuple[str, ...]:
     try:
-        from services.demo import SERVICES as demo_services
+        from tools.demo import SERVICES as demo_services
     except ImportError:
         return DEFAULT_SERVICES
     return tuple(demo_services)
@@ -41,7 +41,7 @@ class Services:
 
     async def start(self) -> None:
         from contracts.topology import service_queue
-        from services.demo import wait_for_consumers
+        from tools.demo import wait_for_consumers
 
         for name in self.names:
             p = await self.processes.spawn(name, f"services.{name}")

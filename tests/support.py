@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+# What a caller hears after a key no service answers while sales (1) and support (2) are the
+# services up: the menu's prompt, built from their announcements.
+INVALID_INPUT = "Invalid input. Press 1 for Sales or 2 for Support."
+
 
 class RecordingSession:
     """A call session that records what the agent says and lets a test wait for it."""

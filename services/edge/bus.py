@@ -25,7 +25,8 @@ from services.runtime import broker
 from services.runtime.app import bounded
 from services.runtime.http import http_server
 from services.runtime.metrics import Metrics
-from services.runtime.runner import Outcome, Runner
+from services.runtime.outcomes import Outcome
+from services.runtime.runner import Runner
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)

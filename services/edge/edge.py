@@ -1,7 +1,8 @@
 """The media edge's core: turns a source's key presses into events and replies into actions.
 
 Sources (VideoSDK, the simulator) call `start_call`, `press` and `end_call`; the
-reply consumer calls `apply_reply`. Nothing here knows about aio-pika.
+reply consumer calls `apply_reply`. Nothing here imports aio-pika, even indirectly (`make
+lint` checks it with import-linter); the link state's type is named for type checking only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contracts.replies import Gather, Hangup, Reply, Say, SetInstructions, Trans
 from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
 from services.edge.gather import MASKED_KEY, Gathering
 from services.runtime.metrics import Metrics
-from services.runtime.runner import Outcome
+from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TRANSFER_REFUSED_PROMPT, TransferAllowlist, TransferRefused
 
 if TYPE_CHECKING:  # the core stays free of aio-pika; the adapter sets the link
@@ -107,9 +108,11 @@ class Edge:
         source_message_id: str | None = None,
         participant_id: str | None = None,
         source_payload: Mapping[str, Any] | None = None,
+        source: str | None = None,
     ) -> KeyPress:
         """Normalize and publish one press; raises contracts.InvalidKey for a bad key, and
-        EdgeBusy when it sheds the press (not during a gather: those presses are an input)."""
+        EdgeBusy when it sheds the press (not during a gather: those presses are an input).
+        `source` names where the press came from when not the call's source (``inband``)."""
         if call.gather is None:
             self._admit(call)
         gathering = call.gather
@@ -119,7 +122,7 @@ class Edge:
         event = KeyPress(
             call_id=call.call_id,
             reply_to=self.edge_id,
-            source=call.source,
+            source=source or call.source,
             key=raw_key,  # normalized by the model's validator
             sequence=call.presses + 1,
             pressed_at=pressed_at or received_at,
@@ -133,7 +136,7 @@ class Edge:
         )
         call.next_sequence()
         shown = MASKED_KEY if sensitive else event.key  # a secret digit is no metric label
-        self.metrics.presses_received.labels(shown, call.source).inc()
+        self.metrics.presses_received.labels(shown, event.source).inc()
         if gathering is None:
             self._await_reply(call, event.event_id, received, event.sequence)
             if self._barge_in:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from contracts.keys import InvalidKey, normalize_key
 from services.edge.calls import Call
 from services.edge.edge import Edge, EdgeBusy
+from services.edge.greeting import GREETING
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class SimulatedSession:
 
     label: str
     out: Printer = stdout_printer
-    instructions: str = "You are an IVR. Say: Press 1 for Sales or 2 for Support."
+    instructions: str = f"You are an IVR. Say: {GREETING}"
     said: list[str] = field(default_factory=list)
     transferred_to: str | None = None
     hung_up: bool = False
@@ -85,7 +86,7 @@ async def scripted_call(
     """Press each key in turn and wait for its reply before the next, like a caller would."""
     session = SimulatedSession(label=label, out=out)
     call = await edge.start_call(session, source="simulator")
-    out(f"[{label}] call {call.call_id} connected; agent: Press 1 for Sales or 2 for Support.")
+    out(f"[{label}] call {call.call_id} connected; agent: {GREETING}")
     answered, collected, unanswered, shed = 0, 0, [], []
     for key in keys:
         out(f"[{label}] caller presses {key}")
@@ -123,7 +124,7 @@ async def keypad(edge: Edge, *, reply_timeout: float, out: Printer = stdout_prin
     """Interactive: type keys (e.g. `1` or `12#`) and Enter; an empty line or `q` hangs up."""
     session = SimulatedSession(label="you", out=out)
     call = await edge.start_call(session, source="simulator")
-    out("Connected. Agent: Press 1 for Sales or 2 for Support. (keys 0-9 * # A-D, q to hang up)")
+    out(f"Connected. Agent: {GREETING} (keys 0-9 * # A-D, q to hang up)")
     loop = asyncio.get_running_loop()
     while not call.ended:
         line = await loop.run_in_executor(None, sys.stdin.readline)

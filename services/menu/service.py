@@ -12,7 +12,6 @@ from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INVALID_INPUT = "Invalid input. Press 1 for Sales or 2 for Support."
 NOTHING_SERVED = "Invalid input. Please hold for an agent."
 
 

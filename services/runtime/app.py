@@ -12,14 +12,16 @@ from datetime import timedelta
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from contracts import topology as t
+from contracts.control import CONTROL_EXCHANGE
 from contracts.events import CallEvent, parse_event
 from services.runtime import broker
 from services.runtime.control import Control, start_control
 from services.runtime.dispatch import Dispatcher
 from services.runtime.http import http_server
 from services.runtime.metrics import Metrics
+from services.runtime.outcomes import Outcome
 from services.runtime.replies import ReplySender
-from services.runtime.runner import Outcome, Runner
+from services.runtime.runner import Runner
 from services.runtime.service import ConsumerService
 from services.runtime.settings import Settings
 
@@ -53,7 +55,7 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
     try:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
-        topo = await broker.declare_topology(channel)
+        topo = await broker.declare_topology(channel, control=True)
         queue = await broker.declare_service_queue(
             channel,
             service=service.name,
@@ -90,7 +92,9 @@ async def _start(service: ConsumerService, settings: Settings, metrics: Metrics)
         )
         handled = {o: metrics.messages_handled.labels(service.name, o.value) for o in Outcome}
         tag = await queue.consume(runner)
-        control = await start_control(channel, service)
+        # dtmf.control was declared or checked with the topology (no round trip here).
+        exchange = await channel.get_exchange(CONTROL_EXCHANGE, ensure=False)
+        control = await start_control(channel, service, exchange=exchange)
     except BaseException:
         await connection.close()
         raise

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import aio_pika
 from aio_pika import RobustChannel, RobustConnection
 from aio_pika.abc import (
     AbstractChannel,
@@ -22,7 +21,9 @@ from aio_pika.tools import OneShotCallback
 from yarl import URL
 
 from contracts import topology as t
+from contracts.shared_topology import CONTROL, bus_topology
 from services.runtime.settings import broker_urls
+from services.runtime.topology import declare_or_check
 
 log = logging.getLogger(__name__)
 
@@ -154,36 +155,29 @@ def _describe(error: BaseException | None) -> str:
 
 
 async def declare_topology(
-    channel: AbstractChannel, *, prefix: str = "", dead_queue: bool = True
+    channel: AbstractChannel, *, prefix: str = "", dead_queue: bool = True, control: bool = False
 ) -> Topology:
-    """Declare the design brief's exchanges; safe to run from every service at once.
+    """Declare the design brief's exchanges, or check them when this broker user may not
+    (services/runtime/topology.py); safe to run from every service at once.
 
     Exchanges and bindings need no quorum; the dead-letter queue does, so an edge, which
     must start calls while the cluster has lost quorum, leaves that queue to the services
-    (`dead_queue=False`). Services use the names as they are. A prefix gives a copy of the
+    (`dead_queue=False`). `control`: dtmf.control too, in the same step (a refusal later
+    would close the channel a service already consumes on). A prefix gives a copy of the
     topology under names of its own (the benchmark's floor, bench.matched), which the
     services never see.
     """
-    kind = aio_pika.ExchangeType
-    events = await channel.declare_exchange(prefix + t.EVENTS_EXCHANGE, kind.TOPIC, durable=True)
-    unrouted = await channel.declare_exchange(
-        prefix + t.UNROUTED_EXCHANGE, kind.FANOUT, durable=True
+    shared = bus_topology(prefix=prefix, dead_queue=dead_queue)
+    if control:
+        shared = replace(shared, exchanges=(*shared.exchanges, CONTROL))
+    found = await declare_or_check(channel, shared)
+    return Topology(
+        events=found[prefix + t.EVENTS_EXCHANGE],
+        routes=found[prefix + t.ROUTES_EXCHANGE],
+        unrouted=found[prefix + t.UNROUTED_EXCHANGE],
+        replies=found[prefix + t.REPLIES_EXCHANGE],
+        dead=found[prefix + t.DEAD_EXCHANGE],
     )
-    routes = await channel.declare_exchange(
-        prefix + t.ROUTES_EXCHANGE,
-        kind.TOPIC,
-        durable=True,
-        arguments={"alternate-exchange": unrouted.name},
-    )
-    await routes.bind(events, routing_key=t.ROUTES_BINDING)
-    replies = await channel.declare_exchange(prefix + t.REPLIES_EXCHANGE, kind.DIRECT, durable=True)
-    dead = await channel.declare_exchange(prefix + t.DEAD_EXCHANGE, kind.FANOUT, durable=True)
-    if dead_queue:
-        queue = await channel.declare_queue(
-            prefix + t.DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await queue.bind(dead)
-    return Topology(events=events, routes=routes, unrouted=unrouted, replies=replies, dead=dead)
 
 
 async def declare_service_queue(

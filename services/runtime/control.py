@@ -15,7 +15,6 @@ from contracts import topology as t
 from contracts.base import Message
 from contracts.control import (
     ANNOUNCE_ROUTING_KEY,
-    CONTROL_EXCHANGE,
     DISCOVER_ROUTING_KEY,
     Discover,
     ServiceAnnouncement,
@@ -70,10 +69,11 @@ class Control:
             await self._send(down, ANNOUNCE_ROUTING_KEY)
 
 
-async def start_control(channel: AbstractChannel, service: ConsumerService) -> Control:
-    exchange = await channel.declare_exchange(
-        CONTROL_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
-    )
+async def start_control(
+    channel: AbstractChannel, service: ConsumerService, *, exchange: AbstractExchange
+) -> Control:
+    """Announce and listen on `exchange` (dtmf.control), which the service declared or
+    checked with the rest of the shared topology (broker.declare_topology, control=True)."""
     announcement = None
     if service.served_keys or service.served_inputs:
         announcement = ServiceAnnouncement(

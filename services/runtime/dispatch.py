@@ -1,7 +1,8 @@
 """What happens to one decoded event inside a consumer service, before and after its handler.
 
-Kept free of aio-pika: the runner settles deliveries by the Outcome returned (or the
-exception raised) here, and replies leave through the `send_reply` callable.
+Free of aio-pika, even through what it imports (`make lint` checks it with import-linter):
+the runner settles deliveries by the Outcome returned (or the exception raised) here, and
+replies leave through the `send_reply` callable.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from datetime import timedelta
 from contracts.base import utcnow
 from contracts.events import CallEnded, CallEvent, KeyPress
 from contracts.replies import Reply
-from services.runtime.runner import BadMessage, Expired, Outcome, RecentIds
+from services.runtime.outcomes import BadMessage, Expired, Outcome
+from services.runtime.recent_ids import RecentIds
 from services.runtime.service import ConsumerService
 
 log = logging.getLogger(__name__)

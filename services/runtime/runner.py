@@ -10,7 +10,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Generic, TypeVar
 
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
@@ -19,30 +18,12 @@ from pydantic import ValidationError
 from contracts.wire import content_type_problem
 from services.runtime.acks import AckBatcher
 from services.runtime.codec import to_dead_letter
-from services.runtime.recent_ids import RecentIds as RecentIds  # dispatch imports it here
+from services.runtime.outcomes import BadMessage, Expired, Outcome
+from services.runtime.recent_ids import RecentIds
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
-
-
-class Outcome(StrEnum):
-    REPLIED = "replied"
-    NO_REPLY = "no_reply"
-    DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
-    EXPIRED = "expired"
-    STALE_CALL = "stale_call"
-    SUPERSEDED = "superseded"
-    REQUEUED = "requeued"
-
-
-class BadMessage(Exception):
-    """The message can never be handled; it goes to `dtmf.dead` with this reason."""
-
-
-class Expired(BadMessage):
-    """Too old to act on: dead-lettered like bad input, but counted as expired."""
 
 
 def describe_validation_error(error: ValidationError) -> str:

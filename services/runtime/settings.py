@@ -38,6 +38,7 @@ ENV_VARS = (
     "DTMF_EDGE_IDLE_PROCESSES",
     "DTMF_SPOOL_DIR",
     "DTMF_TRANSFER_ALLOW",
+    "DTMF_KEY_SOURCES",
 )
 
 
@@ -87,6 +88,19 @@ def _transfer_allow(env: Mapping[str, str]) -> TransferAllowlist:
         return TransferAllowlist.parse(env.get("DTMF_TRANSFER_ALLOW") or "")
     except BadAllowEntry as error:
         raise SettingsError(f"DTMF_TRANSFER_ALLOW {error}") from None
+
+
+KEY_SOURCES = ("gateway", "inband", "both")
+
+
+def key_sources(env: Mapping[str, str]) -> str:
+    """DTMF_KEY_SOURCES: where a VideoSDK call's presses come from: the SIP gateway's events
+    (gateway), tones detected in the caller's audio (inband), or both, one event per press
+    (services/edge/inband/pairing.py)."""
+    raw = (env.get("DTMF_KEY_SOURCES") or "gateway").strip().lower()
+    if raw not in KEY_SOURCES:
+        raise SettingsError(f"DTMF_KEY_SOURCES={raw!r} is not one of {', '.join(KEY_SOURCES)}")
+    return raw
 
 
 def broker_urls(raw: str) -> tuple[str, ...]:
@@ -168,6 +182,8 @@ class Settings:
     # Edge: where a reply may transfer a call (see services/runtime/transfers.py); the
     # default permits nothing.
     transfer_allow: TransferAllowlist = field(default_factory=TransferAllowlist)
+    # Edge (VideoSDK): gateway events, in-band tones, or both de-duplicated (see key_sources).
+    key_sources: str = "gateway"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -198,4 +214,5 @@ class Settings:
             edge_idle_processes=_int(env, "DTMF_EDGE_IDLE_PROCESSES", 2),
             spool_dir=Path(env.get("DTMF_SPOOL_DIR") or "var/spool"),
             transfer_allow=_transfer_allow(env),
+            key_sources=key_sources(env),
         )

@@ -73,7 +73,7 @@ def test_make_demo_runs_a_call_through_every_service(amqp_url: str, tmp_path: Pa
 @pytest.mark.e2e
 def test_edge_refuses_a_bad_key_script_with_a_clear_error(amqp_url: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "edge", "--keys", "1,X"],
+        [sys.executable, "-m", "tools.cli", "edge", "--keys", "1,X"],
         env={**os.environ, "AMQP_URL": amqp_url},
         capture_output=True,
         text=True,

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from contracts.topology import service_queue
-from services.demo import SERVICES, wait_for_consumers
+from tools.demo import SERVICES, wait_for_consumers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ async def test_prometheus_scrapes_the_press_to_reply_histogram(
                 process(
                     sys.executable,
                     "-m",
-                    "services.cli",
+                    "tools.cli",
                     "run",
                     name,
                     env={**base_env, "DTMF_HTTP_PORT": str(ports[name])},
@@ -111,7 +111,7 @@ async def test_prometheus_scrapes_the_press_to_reply_histogram(
             process(
                 sys.executable,
                 "-m",
-                "services.cli",
+                "tools.cli",
                 "edge",
                 env={**base_env, "DTMF_HTTP_PORT": str(ports["edge"])},
                 stdin=True,

@@ -19,12 +19,12 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 
 from contracts import topology as t
 from contracts.control import ServiceAnnouncement
-from services.demo import wait_for_consumers
 from services.edge.edge import Edge
 from services.runtime.directory import ServiceDirectory
 from services.runtime.settings import Settings
 from tests.integration import held_service
 from tests.support import RecordingSession
+from tools.demo import wait_for_consumers
 
 HELD_SERVICE = f"{held_service.__name__}:build"
 # RabbitMQ looks at a quorum queue's expiry on the queue's tick (every 5 s by default).
@@ -106,7 +106,7 @@ class Replicas:
         env = {**os.environ, "AMQP_URL": self._settings.amqp_url, "DTMF_HTTP_PORT": "-1"}
         env["DTMF_PRESS_TTL_MS"] = str(self._settings.press_ttl_ms)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli", "run", HELD_SERVICE,
+            sys.executable, "-m", "tools.cli", "run", HELD_SERVICE,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, env=env,
         )  # fmt: skip
         self._all.append(proc)

@@ -1,8 +1,10 @@
-"""Each process connects as a user of its role (tools/broker_access): it can do its whole job,
-and the broker refuses it what the role does not include (ACCESS_REFUSED)."""
+"""Each process connects as a user of its role (tools/broker_access): once an administrator
+declared the shared topology it can do its whole job, and the broker refuses it what the role
+does not include (ACCESS_REFUSED); without that step it fails saying what is missing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -14,6 +16,7 @@ from aiormq.exceptions import ChannelAccessRefused
 
 from contracts import topology as t
 from contracts.events import input_routing_key
+from contracts.shared_topology import shared_topology
 from services.billing import service as billing
 from services.billing.service import ASK, balance_sentence
 from services.edge.bus import running_edge
@@ -23,12 +26,14 @@ from services.menu import service as menu
 from services.runtime.app import running_service
 from services.runtime.service import ConsumerService
 from services.runtime.settings import Settings
+from services.runtime.topology import SharedTopologyMissing
 from services.sales import service as sales
 from tests.integration.broker_roles import role_urls
-from tests.integration.conftest import WatchedCallLog
+from tests.integration.conftest import WatchedCallLog, publish_raw, tap
 from tests.support import RecordingSession
 from tools.broker_access.permissions import edge_grant, monitoring_grant, service_grant
 from tools.broker_access.roles import service_shape
+from tools.broker_access.topology import declare_shared_topology
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +61,7 @@ async def roles(amqp_url: str, settings: Settings) -> AsyncIterator[Roles]:
     ]
     grants = [edge_grant(), *(service_grant(service_shape(s)) for s in services)]
     with role_urls(amqp_url, [*grants, monitoring_grant()]) as urls:
+        await declare_shared_topology(amqp_url)  # the administrator's step
         async with AsyncExitStack() as stack:
             for service in services:
                 own = replace(settings, amqp_url=urls[f"svc-{service.name}"])
@@ -83,6 +89,18 @@ async def test_every_role_does_its_whole_job_with_its_own_user(roles: Roles) -> 
 
     # The call log, reading its queue, got both calls' presses.
     await roles.calllog.until(lambda written: len(written) >= 2 + 2 + 6, timeout=REPLY_S)
+
+
+async def test_each_role_dead_letters_what_it_cannot_handle(roles: Roles) -> None:
+    # Write on dtmf.dead stays with every role that consumes: only an administrator reads it.
+    async with tap(roles.admin_url, t.DEAD_QUEUE) as dead:
+        await publish_raw(roles.admin_url, b"{not json", routing_key="dtmf.1")
+        await publish_raw(
+            roles.admin_url, b"{not json", exchange=t.REPLIES_EXCHANGE, routing_key=EDGE_ID
+        )
+        letters = [await asyncio.wait_for(dead.get(), REPLY_S) for _ in range(3)]
+    services = sorted(str(letter.headers[t.DEAD_SERVICE_HEADER]) for letter in letters)
+    assert services == ["calllog", f"edge-{EDGE_ID}", "sales"]
 
 
 Attempt = Callable[[AbstractChannel], Awaitable[object]]
@@ -119,6 +137,10 @@ def _delete(queue: str) -> Attempt:
     return lambda channel: channel.queue_delete(queue)
 
 
+def _delete_exchange(exchange: str) -> Attempt:
+    return lambda channel: channel.exchange_delete(exchange)
+
+
 def _bind_own_queue(service: str, exchange: str, routing_key: str) -> Attempt:
     async def attempt(channel: AbstractChannel) -> None:
         queue = await channel.declare_queue(t.service_queue(service), passive=True)
@@ -144,14 +166,22 @@ def refusals(reply_queue: str) -> Iterator[tuple[str, str, Attempt]]:
     yield "edge", "consume a service queue", _consume(sales_q)
     yield "edge", "publish a reply", _publish(t.REPLIES_EXCHANGE, EDGE_ID)
     yield "edge", "delete a service queue", _delete(sales_q)
-    # Not refused, by design for now: every process declares the exchanges it uses, which
-    # takes configure on dtmf.dead, and so on the queue of that name (it may delete it),
-    # and a service may delete its own queue. See tools/broker_access/permissions.py.
     yield "svc-calllog", "publish a reply", _publish(t.REPLIES_EXCHANGE, EDGE_ID)
     yield "svc-calllog", "delete a service queue", _delete(sales_q)
     yield "monitor", "consume a queue", _consume(log_q)
     yield "monitor", "publish a key press", _publish(t.EVENTS_EXCHANGE, "dtmf.1")
     yield "monitor", "delete a queue", _delete(log_q)
+    # The shared topology is the administrator's: nobody else deletes any of it, and dead
+    # letters (every service's presses) are read by an administrator only. (A service may
+    # still delete its own queue: declaring it takes configure on it.)
+    topology = shared_topology()
+    for role in ("edge", "svc-sales", "svc-billing", "svc-menu", "svc-calllog", "monitor"):
+        for queue in topology.queues:
+            yield role, f"delete the queue {queue.name}", _delete(queue.name)
+        for exchange in topology.exchanges:
+            yield role, f"delete the exchange {exchange.name}", _delete_exchange(exchange.name)
+    for role in ("svc-sales", "svc-billing", "svc-menu", "svc-calllog"):
+        yield role, "consume the dead letters", _consume(t.DEAD_QUEUE)
 
 
 async def test_each_role_is_refused_what_it_may_not_do(roles: Roles) -> None:
@@ -170,3 +200,22 @@ async def test_each_role_is_refused_what_it_may_not_do(roles: Roles) -> None:
     async with await aio_pika.connect(roles.admin_url) as connection:
         channel = await connection.channel()
         await channel.queue_delete(t.service_queue("billing"))
+
+
+async def test_a_role_without_the_administrators_step_says_what_is_missing(
+    amqp_url: str, settings: Settings
+) -> None:
+    service = sales.build(settings)
+    with role_urls(amqp_url, [service_grant(service_shape(service))]) as urls:
+        own = replace(settings, amqp_url=urls["svc-sales"])
+        with pytest.raises(SharedTopologyMissing) as missing:
+            async with running_service(service, own):
+                pass
+    message = str(missing.value)
+    assert f"exchange {t.EVENTS_EXCHANGE!r} does not exist" in message
+    assert "python -m tools.broker_access topology" in message
+    # It tried to declare it first, and was refused: nothing was declared in its name.
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+            await channel.declare_exchange(t.EVENTS_EXCHANGE, passive=True)

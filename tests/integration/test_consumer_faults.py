@@ -16,15 +16,14 @@ import aio_pika
 import pytest
 
 from contracts import topology as t
-from services.demo import wait_for_consumers
 from services.edge.edge import TIMEOUT_PROMPT
-from services.menu.service import INVALID_INPUT
 from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from tests.integration import scripted_service
 from tests.integration.conftest import System, WatchedCallLog, publish_raw, tap
-from tests.support import RecordingSession
+from tests.support import INVALID_INPUT, RecordingSession
+from tools.demo import wait_for_consumers
 
 SERVICE = f"{scripted_service.__name__}:build"
 
@@ -37,7 +36,7 @@ async def service_process(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.cli",
+        "tools.cli",
         "run",
         SERVICE,
         stdout=asyncio.subprocess.PIPE,

@@ -16,10 +16,10 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import KeyPress
 from contracts import topology as t
-from services import deadletters
-from services.deadletters import DeadLetter, describe, list_dead_letters, replay_dead_letters
 from services.runtime import broker
 from tests.integration.conftest import System, publish_raw, until_queue_holds
+from tools import deadletters
+from tools.deadletters import DeadLetter, describe, list_dead_letters, replay_dead_letters
 
 WAIT_S = 10
 DEATH_HEADERS = (

@@ -20,7 +20,6 @@ from aio_pika.abc import AbstractIncomingMessage
 from contracts import topology as t
 from services.edge.edge import TIMEOUT_PROMPT, Edge
 from services.menu import service as menu
-from services.menu.service import INVALID_INPUT
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
@@ -36,6 +35,7 @@ from tests.integration.expiry_support import (
     replicas,
     wait_until_gone,
 )
+from tests.support import INVALID_INPUT
 
 # Longer than a press may wait (DTMF_PRESS_TTL_MS, 5 s), as in production (60 s).
 EXPIRES_MS = 6000

@@ -14,17 +14,17 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 
 from contracts import Action, KeyPress, Say
 from contracts import topology as t
-from services import retire
-from services.cli import build_parser
 from services.edge.bus import running_edge
 from services.edge.edge import Edge
 from services.edge.simulator import SimulatedSession
-from services.retire import RETIRED_REASON, RetireError, retire_service
 from services.runtime.app import running_service
 from services.runtime.service import ConsumerService, keys
 from services.runtime.settings import Settings
 from tests.integration.conftest import System, publish_raw, until_queue_holds
 from tests.integration.test_deadletters_cli import drain_dead_queue, until_dead_queue_holds
+from tools import retire
+from tools.cli import build_parser
+from tools.retire import RETIRED_REASON, RetireError, retire_service
 
 WAIT_S = 10
 PARKING = "Parking: your ticket is validated."

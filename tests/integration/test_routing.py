@@ -7,11 +7,11 @@ import json
 
 from contracts import Action, KeyPress, Say
 from services.edge.simulator import scripted_call
-from services.menu.service import INVALID_INPUT
 from services.runtime.service import ConsumerService, keys
 from services.sales.service import INSTRUCTIONS as SALES
 from services.support.service import INSTRUCTIONS as SUPPORT
 from tests.integration.conftest import System
+from tests.support import INVALID_INPUT
 
 SAID = {
     "1": "Routing you to Sales...",

@@ -7,9 +7,10 @@ import re
 
 from contracts import topology as t
 from contracts.keys import KEYS, key_routing_key
+from contracts.shared_topology import shared_topology
 from services.runtime.settings import Settings
 from tools.broker_access.permissions import edge_grant, service_grant
-from tools.broker_access.roles import project_services, service_shape
+from tools.broker_access.roles import project_grants, project_services, service_shape
 
 
 def matches(pattern: str, name: str) -> bool:
@@ -50,6 +51,29 @@ def test_a_service_reaches_its_own_queue_and_bindings_only() -> None:
     assert [n for n, read in events.items() if matches(read, "#")] == ["calllog"]
     assert not matches(grants["calllog"].write, t.REPLIES_EXCHANGE)
     assert all(matches(grants[n].write, t.REPLIES_EXCHANGE) for n in ("sales", "billing", "menu"))
+
+
+def test_no_role_may_declare_or_delete_the_shared_topology() -> None:
+    # configure would let a role delete what every call needs: the administrator's alone.
+    topology = shared_topology()
+    shared = {x.name for x in topology.exchanges} | {q.name for q in topology.queues}
+    for grant in project_grants():
+        assert not [name for name in shared if matches(grant.configure, name)], grant.role
+
+
+def test_only_an_administrator_reads_the_dead_letters() -> None:
+    # Dead letters carry every service's presses; every role that handles messages may
+    # still dead-letter what it cannot handle.
+    for grant in project_grants():
+        assert not matches(grant.read, t.DEAD_QUEUE), grant.role
+        assert matches(grant.write, t.DEAD_EXCHANGE) == (grant.role != "monitor"), grant.role
+
+
+def test_the_edge_configures_its_reply_queues_only() -> None:
+    edge = edge_grant()
+    assert matches(edge.configure, t.reply_queue("e1"))
+    assert not matches(edge.configure, t.service_queue("sales"))
+    assert not matches(edge.read, t.EVENTS_EXCHANGE)  # it cannot bind dtmf.events: no presses
 
 
 def test_the_ca_file_goes_to_every_amqps_node_that_names_none() -> None:

@@ -30,20 +30,28 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from contracts.control import CONTROL_EXCHANGE
+from contracts.shared_topology import DEAD_QUEUE_ARGUMENTS
 from contracts.topology import (
+    DEAD_EXCHANGE,
     DEAD_QUEUE,
+    EVENTS_EXCHANGE,
+    REPLIES_EXCHANGE,
+    ROUTES_BINDING,
+    ROUTES_EXCHANGE,
+    UNROUTED_EXCHANGE,
     queue_expiry_policy,
     reply_queue,
     service_queue,
     service_queue_arguments,
 )
-from services.cli import build_parser
 from services.runtime.http import build_app
 from services.runtime.main import load_builder
 from services.runtime.metrics import Metrics
 from services.runtime.settings import ENV_VARS, Settings
 from tools.broker_access import manifests as broker_users
 from tools.broker_access.roles import project_grants
+from tools.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -900,3 +908,52 @@ def assert_scaler_reads_as_monitoring_user(
         if c["spec"]["secretName"] == BROKER_TLS_SECRET
     ]
     assert host.hostname in certificate["spec"]["dnsNames"]
+
+
+# ------------------------------------------------------------- the shared topology
+
+
+def test_the_shared_topology_is_declared_by_the_topology_operator(
+    docs: tuple[dict[str, Any], ...],
+) -> None:
+    # What the processes declare with an administrator's URL, and check with a role's
+    # (services/runtime/topology.py): the same names, kinds and arguments, or RabbitMQ
+    # refuses the processes' declarations (PRECONDITION_FAILED).
+    cluster = {"name": one(docs, "RabbitmqCluster")["metadata"]["name"]}
+    objects = [*kind(docs, "Exchange").values(), *kind(docs, "Queue").values()]
+    objects += kind(docs, "Binding").values()
+    assert all(o["spec"]["rabbitmqClusterReference"] == cluster for o in objects)
+    assert all(o["spec"]["vhost"] == "/" for o in objects)
+    exchanges = {x["spec"]["name"]: x["spec"] for x in kind(docs, "Exchange").values()}
+    assert {name: x["type"] for name, x in exchanges.items()} == {
+        EVENTS_EXCHANGE: "topic",
+        ROUTES_EXCHANGE: "topic",
+        UNROUTED_EXCHANGE: "fanout",
+        REPLIES_EXCHANGE: "direct",
+        DEAD_EXCHANGE: "fanout",
+        CONTROL_EXCHANGE: "topic",
+    }
+    assert all(x["durable"] and not x["autoDelete"] for x in exchanges.values())
+    assert {name: x.get("arguments") for name, x in exchanges.items() if "arguments" in x} == {
+        ROUTES_EXCHANGE: {"alternate-exchange": UNROUTED_EXCHANGE}
+    }
+    [queue] = [q["spec"] for q in kind(docs, "Queue").values()]
+    assert queue["name"] == DEAD_QUEUE and queue["durable"] and not queue["autoDelete"]
+    assert queue["arguments"] == DEAD_QUEUE_ARGUMENTS == {"x-queue-type": "quorum"}
+    assert queue["type"] == "quorum"  # the operator sets it as x-queue-type as well
+    bindings = {
+        (b["source"], b["destination"], b["destinationType"], b["routingKey"])
+        for b in (o["spec"] for o in kind(docs, "Binding").values())
+    }
+    assert bindings == {
+        (EVENTS_EXCHANGE, ROUTES_EXCHANGE, "exchange", ROUTES_BINDING),
+        (DEAD_EXCHANGE, DEAD_QUEUE, "queue", DEAD_QUEUE),
+    }
+
+
+def test_the_topology_schemas_reject_unknown_fields() -> None:
+    [queue] = kind(render("dev"), "Queue").values()
+    typo = {**queue, "spec": {**queue["spec"], "argument": {}}}
+    schema = json.loads((CRDS / "rabbitmq.com_v1beta1_queue.json").read_text())
+    with pytest.raises(jsonschema.ValidationError, match="argument"):
+        jsonschema.validate(typo, schema, cls=jsonschema.Draft202012Validator)

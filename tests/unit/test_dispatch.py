@@ -9,7 +9,7 @@ import pytest
 from contracts import Action, CallEnded, CallStarted, Event, GatheredInput, KeyPress, Reply, Say
 from contracts.base import utcnow
 from services.runtime.dispatch import Dispatcher
-from services.runtime.runner import BadMessage, Expired, Outcome
+from services.runtime.outcomes import BadMessage, Expired, Outcome
 from services.runtime.service import Binding, ConsumerService, accepted_types, all_events, keys
 
 

@@ -10,7 +10,7 @@ from contracts import Action, AnyEvent, CallEnded, Gather, KeyPress, Reply, Say,
 from services.edge.calls import APPLIED_KEPT
 from services.edge.edge import BUSY_PROMPT, TIMEOUT_PROMPT, Edge, EdgeBusy
 from services.runtime.metrics import Metrics
-from services.runtime.runner import Outcome
+from services.runtime.outcomes import Outcome
 from tests.support import RecordingSession
 
 

@@ -10,7 +10,7 @@ import pytest
 from contracts import AnyEvent, Gather, GatheredInput, Hangup, KeyPress, Reply, Say, Transfer
 from services.edge.edge import Edge
 from services.runtime.metrics import Metrics
-from services.runtime.runner import Outcome
+from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TRANSFER_REFUSED_PROMPT, TransferAllowlist
 from tests.support import RecordingSession
 

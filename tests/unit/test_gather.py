@@ -8,7 +8,7 @@ from contracts import AnyEvent, Gather, GatheredInput, KeyPress, Reply, Say
 from services.edge.calls import Call
 from services.edge.edge import Edge
 from services.runtime.metrics import Metrics
-from services.runtime.runner import Outcome
+from services.runtime.outcomes import Outcome
 from tests.support import RecordingSession
 
 

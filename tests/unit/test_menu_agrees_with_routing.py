@@ -11,6 +11,7 @@ from services.menu import service as menu
 from services.menu.service import answer
 from services.runtime.directory import Offer, ServiceDirectory
 from services.runtime.settings import Settings
+from tests.support import INVALID_INPUT
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 PRESS_TTL_S = 5.0
@@ -134,6 +135,6 @@ async def test_the_menu_handler_answers_with_what_the_directory_offers() -> None
     assert service.directory is not None
     service.directory.update(announce("sales", ["1"]))
     service.directory.update(announce("support", ["2"]))
-    assert await service.handler(press("9")) == [Say(text=menu.INVALID_INPUT)]
+    assert await service.handler(press("9")) == [Say(text=INVALID_INPUT)]
     service.directory.update(announce("sales", [], status="retired"))
     assert await service.handler(press("9")) == [Say(text="Invalid input. Press 2 for Support.")]

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from services.runtime.runner import Outcome, Runner
+from services.runtime.outcomes import Outcome
+from services.runtime.runner import Runner
 from tests.unit.deliveries import Delivery, Wire
 
 

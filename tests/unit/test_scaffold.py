@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.scaffold import ScaffoldError, add_arguments, run, scaffold
+from tools.scaffold import ScaffoldError, add_arguments, check_name, run, scaffold
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -223,7 +223,7 @@ def test_running_twice_fails_and_changes_nothing(scaffolded: Scaffolded) -> None
         ("a" * 33, "longer than 32"),
         ("runtime", "reserved"),
         ("edge", "reserved"),
-        ("scaffold", "reserved"),
+        ("keypad", "reserved"),  # a compose service that is no consumer service
         ("sales", "reserved"),
         ("rabbitmq", "reserved"),
         ("class", "reserved"),
@@ -236,6 +236,12 @@ def test_a_bad_name_is_refused_and_nothing_written(repo: Path, name: str, messag
     with pytest.raises(ScaffoldError, match=re.escape(message)):
         scaffold(root=repo, name=name, keys=["3"])
     assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize("name", ["cli", "demo", "deadletters", "retire", "scaffold"])
+def test_an_operator_tool_s_name_is_free_for_a_service(name: str) -> None:
+    """The tools live in tools/, not among the services: their names collide with nothing."""
+    check_name(name)
 
 
 @pytest.mark.parametrize(

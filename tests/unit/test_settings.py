@@ -37,6 +37,7 @@ def test_every_variable_is_read() -> None:
         "DTMF_EDGE_MAX_CALLS": "5",
         "DTMF_EDGE_IDLE_PROCESSES": "1",
         "DTMF_TRANSFER_ALLOW": "+1800, sip:*@pbx.example.com",
+        "DTMF_KEY_SOURCES": "Both",
     }
     assert set(env) == set(ENV_VARS)
     s = Settings.from_env(env)
@@ -66,6 +67,13 @@ def test_every_variable_is_read() -> None:
     )
     assert str(s.spool_dir) == "/spool"
     assert s.transfer_allow.permit("+1 800 555 0100") == "+18005550100"
+    assert s.key_sources == "both"
+
+
+def test_key_sources_default_to_the_gateway_and_refuse_unknown_values() -> None:
+    assert Settings.from_env({}).key_sources == "gateway"
+    with pytest.raises(SettingsError, match="DTMF_KEY_SOURCES"):
+        Settings.from_env({"DTMF_KEY_SOURCES": "tones"})
 
 
 @pytest.mark.parametrize(

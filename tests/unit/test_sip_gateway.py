@@ -1,4 +1,4 @@
-"""services.edge.sip_gateway against a local stand-in for the VideoSDK SIP API.
+"""tools.sip_gateway against a local stand-in for the VideoSDK SIP API.
 
 The stand-in is a real HTTP server on 127.0.0.1 that records every request and answers the
 way the documented API does, so nothing here reaches the internet.
@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from services.edge.sip_gateway import (
+from tools.sip_gateway import (
     DEFAULT_API_BASE,
     GatewayError,
     add_arguments,

@@ -30,8 +30,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import pytest
-from videosdk.agents import AgentSession, DTMFHandler, JobContext, Pipeline, RoomOptions, WorkerJob
+from videosdk.agents import (
+    AgentSession,
+    DTMFHandler,
+    JobContext,
+    Pipeline,
+    RoomOptions,
+    WorkerJob,
+    audio_format,
+)
 from videosdk.agents.job import (
     _enter_session_scope,
     _exit_session_scope,
@@ -39,10 +49,14 @@ from videosdk.agents.job import (
     _set_current_job_context,
     get_current_job_context,
 )
+from videosdk.agents.room._input_stream import InputStreamManager
+from vsaiortc.mediastreams import MediaStreamError
 
 from contracts.events import AnyEvent, CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.edge import BUSY_PROMPT, Edge
+from services.edge.inband.pairing import SourcePolicy
+from services.edge.inband.tones import dbm0_amplitude, frequencies
 from services.edge.videosdk.agent import DEFAULT_GREETING, IVRAgent
 from services.edge.videosdk.dtmf_handler import BusDTMFHandler
 from services.edge.videosdk.entrypoint import make_entrypoint
@@ -52,7 +66,7 @@ from services.edge.videosdk.pod_metrics import PodView
 from services.edge.videosdk.settings import VideoSDKSettings
 from services.edge.videosdk.worker import build_worker_job, run_job
 from services.runtime.metrics import Metrics, sharing
-from services.runtime.runner import Outcome
+from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TransferAllowlist
 
 ROOM_ID = "room-abc"
@@ -243,7 +257,12 @@ class LiveCall:
 
 
 @asynccontextmanager
-async def live_call(*, max_unanswered: int = 0) -> AsyncIterator[LiveCall]:
+async def live_call(
+    *,
+    max_unanswered: int = 0,
+    key_sources: SourcePolicy | None = None,
+    pipeline: RecordingPipeline | None = None,
+) -> AsyncIterator[LiveCall]:
     """The real entrypoint running one call through JobContext.run_until_shutdown."""
     publisher = RecordingPublisher()
     edge = Edge(
@@ -257,9 +276,12 @@ async def live_call(*, max_unanswered: int = 0) -> AsyncIterator[LiveCall]:
     with as_current_job(ctx):
         # Built here, in the job context, so the test keeps hold of them.
         agent = IVRAgent()
-        pipeline = RecordingPipeline()
+        pipeline = pipeline or RecordingPipeline()
         entrypoint = make_entrypoint(
-            edge, pipeline_factory=lambda: pipeline, agent_factory=lambda: agent
+            edge,
+            pipeline_factory=lambda: pipeline,
+            agent_factory=lambda: agent,
+            key_sources=key_sources,
         )
         job = asyncio.create_task(entrypoint(ctx))
         try:
@@ -806,3 +828,112 @@ def test_the_pod_is_ready_when_registered_and_connected_until_it_stops() -> None
     assert pod.readiness() == "not registered with VideoSDK"
     pod.stopping = True
     assert pod.readiness() == "stopping: taking no new calls"
+
+
+# --- in-band DTMF: tones in the caller's audio ---------------------------------------------
+
+
+class HearingPipeline(RecordingPipeline):
+    """Also records the caller audio the pipeline passes on to VAD/STT (`on_audio_delta`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard = bytearray()
+
+    async def on_audio_delta(self, audio_data: bytes) -> None:
+        self.heard += audio_data
+        await super().on_audio_delta(audio_data)
+
+
+class CallerTrack:
+    """The caller's audio track as the SDK's input stream reads it: `recv()` -> av frames,
+    48 kHz stereo s16 in 20 ms frames like a WebRTC leg, then the end of the track."""
+
+    RATE = 48000
+
+    def __init__(self, signal: Any) -> None:
+        pcm = np.round(signal).astype(np.int16)
+        self._frames = []
+        for start in range(0, len(pcm) - 959, 960):
+            stereo = np.repeat(pcm[start : start + 960], 2)[None, :]
+            frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
+            frame.sample_rate = self.RATE
+            self._frames.append(frame)
+
+    async def recv(self) -> Any:
+        if not self._frames:
+            raise MediaStreamError
+        return self._frames.pop(0)
+
+
+def _caller_audio(*keys_ms: tuple[str, int]) -> Any:
+    rate, parts = CallerTrack.RATE, [np.zeros(CallerTrack.RATE // 5)]
+    for key, ms in keys_ms:
+        t = np.arange(rate * ms // 1000) / rate
+        row, column = frequencies(key)
+        a = dbm0_amplitude(-12)
+        parts += [a * (np.sin(2 * np.pi * row * t) + np.sin(2 * np.pi * column * t))]
+        parts += [np.zeros(rate // 5)]
+    return np.concatenate(parts)
+
+
+@pytest.fixture
+def _fresh_audio_format() -> Iterator[None]:
+    audio_format.reset()  # the SDK keeps the input format per process
+    yield
+    audio_format.reset()
+
+
+@pytest.mark.usefixtures("_fresh_audio_format")
+async def test_tones_in_the_callers_audio_are_presses_once_and_never_reach_the_stt() -> None:
+    pipeline = HearingPipeline()
+    async with live_call(key_sources=SourcePolicy.BOTH, pipeline=pipeline) as live:
+        # "5": both the gateway (PubSub, at the tone's start) and the tone; "9": tone only,
+        # a carrier that sends no RFC 4733 events for it.
+        live.room.publish(DTMF_TOPIC, dtmf_message(5, msg_id="g5"))
+        await live.publisher.wait_for_presses(1)
+        track = CallerTrack(_caller_audio(("5", 120), ("9", 80)))
+        stream = type("Stream", (), {"track": track, "id": "caller-audio"})()
+        # The SDK's own reader of a participant's audio: av frame -> PCM -> the pipeline.
+        await InputStreamManager(pipeline=live.pipeline).add_audio_listener(stream)
+        presses = await live.publisher.wait_for_presses(2)
+
+    assert [(p.key, p.source) for p in presses] == [("5", "videosdk"), ("9", "inband")]
+    assert [p.sequence for p in presses] == [1, 2]
+    inband = presses[1]
+    assert inband.duration_ms is not None and abs(inband.duration_ms - 80) <= 13
+    assert inband.source_payload["sample_rate"] == CallerTrack.RATE
+    assert inband.pressed_at < inband.received_at
+    heard = np.frombuffer(bytes(pipeline.heard), dtype="<i2").reshape(-1, 2)[:, 0]
+    sent = _caller_audio(("5", 120), ("9", 80))[: len(heard)]
+    assert len(heard) > 0.5 * CallerTrack.RATE
+    # What went on to VAD/STT: the tones removed (the first few ms may leak), no louder.
+    assert np.sum(heard.astype(float) ** 2) <= 0.06 * np.sum(sent**2)
+
+
+@pytest.mark.usefixtures("_fresh_audio_format")
+async def test_the_gateway_policy_runs_no_detector_and_leaves_the_audio_alone() -> None:
+    pipeline = HearingPipeline()
+    async with live_call(key_sources=SourcePolicy.GATEWAY, pipeline=pipeline) as live:
+        track = CallerTrack(_caller_audio(("7", 100)))
+        stream = type("Stream", (), {"track": track, "id": "caller-audio"})()
+        await InputStreamManager(pipeline=live.pipeline).add_audio_listener(stream)
+        live.room.publish(DTMF_TOPIC, dtmf_message(3, msg_id="g3"))
+        presses = await live.publisher.wait_for_presses(1)
+
+    assert [(p.key, p.source) for p in presses] == [("3", "videosdk")]
+    heard = np.frombuffer(bytes(pipeline.heard), dtype="<i2").reshape(-1, 2)[:, 0]
+    sent = np.round(_caller_audio(("7", 100))).astype(np.int16)
+    np.testing.assert_array_equal(heard, sent[: len(heard)])
+
+
+@pytest.mark.usefixtures("_fresh_audio_format")
+async def test_the_inband_policy_ignores_the_gateways_events() -> None:
+    async with live_call(key_sources=SourcePolicy.INBAND) as live:
+        live.room.publish(DTMF_TOPIC, dtmf_message(1, msg_id="g1"))
+        track = CallerTrack(_caller_audio(("#", 100)))
+        stream = type("Stream", (), {"track": track, "id": "caller-audio"})()
+        await InputStreamManager(pipeline=live.pipeline).add_audio_listener(stream)
+        presses = await live.publisher.wait_for_presses(1)
+
+    assert [(p.key, p.source) for p in presses] == [("#", "inband")]

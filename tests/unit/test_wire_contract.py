@@ -15,7 +15,8 @@ from contracts.events import GatheredInput
 from contracts.replies import Gather
 from contracts.wire import content_type_problem
 from services.runtime.dispatch import Dispatcher
-from services.runtime.runner import Expired, describe_validation_error
+from services.runtime.outcomes import Expired
+from services.runtime.runner import describe_validation_error
 from services.runtime.service import ConsumerService, keys
 from tests.unit.test_contracts import press
 

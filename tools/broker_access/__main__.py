@@ -2,21 +2,28 @@
 
 dev-users   create (or re-create, with new passwords) one user per role on a local broker
             with rabbitmqctl, and write each role's AMQP URL to an env file (mode 0600)
-manifests   write deploy/k8s/base/broker-users.yaml; --check fails when it is stale
+topology    declare the shared topology (exchanges, dtmf.dead, bindings) that the roles may
+            use but not declare, with an administrator's AMQP_URL; run it before starting
+            processes as role users (`make broker-users` runs it first)
+manifests   write deploy/k8s/base/broker-users.yaml and broker-topology.yaml; --check fails
+            when one is stale
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from services.runtime.settings import Settings
 from tools.broker_access import manifests
 from tools.broker_access.rabbitmqctl import ensure_users
 from tools.broker_access.roles import project_grants
+from tools.broker_access.topology import NotAnAdministrator, declare_shared_topology, describe
 
 DEFAULT_BASE_URL = "amqp://127.0.0.1:5672/"
 DEFAULT_ENV_FILE = Path("var/broker-users.env")
@@ -50,15 +57,27 @@ def dev_users(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_manifests(args: argparse.Namespace) -> int:
-    text = manifests.render(project_grants())
-    if args.check:
-        if manifests.MANIFEST.read_text() != text:
-            print(f"{manifests.MANIFEST} is stale: run python -m tools.broker_access manifests")
-            return 1
-        return 0
-    manifests.MANIFEST.write_text(text)
+def topology(args: argparse.Namespace) -> int:
+    url = args.url or Settings.from_env().amqp_url
+    try:
+        declared = asyncio.run(declare_shared_topology(url))
+    except NotAnAdministrator as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"shared topology declared: {describe(declared)}")
     return 0
+
+
+def write_manifests(args: argparse.Namespace) -> int:
+    stale = []
+    for path, text in manifests.generated(project_grants()).items():
+        if not args.check:
+            path.write_text(text)
+        elif path.read_text() != text:
+            stale.append(path)
+    for path in stale:
+        print(f"{path} is stale: run python -m tools.broker_access manifests")
+    return 1 if stale else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--base-url", default=DEFAULT_BASE_URL, help="scheme, host, port and query")
     dev.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE)
     dev.set_defaults(run=dev_users)
-    k8s = commands.add_parser("manifests", help="deploy/k8s/base/broker-users.yaml")
+    admin = commands.add_parser("topology", help="the shared topology, as an administrator")
+    admin.add_argument("--url", default=None, help="an administrator's URL (default: AMQP_URL)")
+    admin.set_defaults(run=topology)
+    k8s = commands.add_parser("manifests", help="broker-users.yaml and broker-topology.yaml")
     k8s.add_argument("--check", action="store_true")
     k8s.set_defaults(run=write_manifests)
     args = parser.parse_args(argv)

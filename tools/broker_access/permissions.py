@@ -1,24 +1,27 @@
 """What each role may do on the broker: RabbitMQ permission patterns, made in one place.
 
-Every process declares the topology it uses when it starts (services/runtime/broker.py),
-so that any of them may start first on an empty vhost. RabbitMQ checks each of those
-declarations, so a role holds exactly what its own start and its work need:
+An administrator declares the shared topology (contracts/shared_topology.py: the exchanges,
+the dtmf.dead queue and their bindings; `python -m tools.broker_access topology`, or the
+Messaging Topology Operator objects of broker-topology.yaml). A process tries to declare it
+too and, refused, checks it with passive declares (services/runtime/topology.py), so no role
+holds configure on a shared name. What RabbitMQ checks for what the roles still do:
 
-- exchange.declare: configure on the exchange; with an alternate exchange (dtmf.routes),
-  also read on the exchange and write on the alternate.
-- queue.declare: configure on the queue; with a
-  dead-letter exchange, also read on the queue and write on the exchange.
-- queue.bind / exchange.bind: write on the destination, read on the source, and for a
-  topic source the binding key must pass the role's topic read pattern.
+- queue.declare: configure on the queue; with a dead-letter exchange, also read on the
+  queue and write on the exchange.
+- queue.bind: write on the queue, read on the exchange, and for a topic exchange the
+  binding key must pass the role's topic read pattern. (exchange.bind, the same with the
+  destination exchange: only the administrator's dtmf.events -> dtmf.routes does it.)
 - basic.publish: write on the exchange; to a topic exchange, the routing key must pass the
   role's topic write pattern. basic.consume / basic.get: read on the queue.
 - queue.delete / exchange.delete: configure. A passive declare needs nothing, which is how
-  the monitoring role reads a queue's depth.
+  processes check the shared topology and the monitoring role reads a queue's depth.
 
-Patterns are matched against names of both kinds: configure on `dtmf.dead` (the exchange)
-is also configure on `dtmf.dead` (the queue). A user without topic permissions on a topic
-exchange is unrestricted there, so every role gets an entry for each topic exchange it may
-reach. The patterns use only what Python's `re` and RabbitMQ's PCRE read the same way.
+Patterns are matched against names of both kinds: write on `dtmf.dead` (the exchange, for
+dead letters) is also write on `dtmf.dead` (the queue), so a role may bind that queue to an
+exchange it reads (see SECURITY.md); nobody but an administrator reads or deletes it. A user
+without topic permissions on a topic exchange is unrestricted there, so every role gets an
+entry for each topic exchange it may reach. The patterns use only what Python's `re` and
+RabbitMQ's PCRE read the same way.
 """
 
 from __future__ import annotations
@@ -38,14 +41,6 @@ NOTHING = "^$"
 # under the same name after a reconnect.
 EDGE_QUEUES = re.escape(t.reply_queue("")) + ".+"
 UNNAMED_QUEUES = "amq_[0-9a-f]{32}"
-# Every exchange a process declares at start (services/runtime/broker.py declare_topology).
-SHARED_EXCHANGES = (
-    t.EVENTS_EXCHANGE,
-    t.UNROUTED_EXCHANGE,
-    t.ROUTES_EXCHANGE,
-    t.REPLIES_EXCHANGE,
-    t.DEAD_EXCHANGE,
-)
 TOPIC_EXCHANGES = (t.EVENTS_EXCHANGE, t.ROUTES_EXCHANGE, CONTROL_EXCHANGE)
 MONITORING_TAG = "monitoring"
 
@@ -109,16 +104,13 @@ def edge_grant() -> Grant:
     """Publish events; declare, bind and consume its own (exclusive) reply queues."""
     return Grant(
         role="edge",
-        configure=exactly(SHARED_EXCHANGES, EDGE_QUEUES),
-        # events: publish; routes: bind it to events; unrouted: named as routes' alternate;
-        # dead: malformed replies are dead-lettered there.
-        write=exactly(
-            [t.EVENTS_EXCHANGE, t.ROUTES_EXCHANGE, t.UNROUTED_EXCHANGE, t.DEAD_EXCHANGE],
-            EDGE_QUEUES,
-        ),
-        read=exactly([t.EVENTS_EXCHANGE, t.ROUTES_EXCHANGE, t.REPLIES_EXCHANGE], EDGE_QUEUES),
+        configure=exactly([], EDGE_QUEUES),
+        # events: publish; dead: malformed replies are dead-lettered there.
+        write=exactly([t.EVENTS_EXCHANGE, t.DEAD_EXCHANGE], EDGE_QUEUES),
+        # replies: the source of its reply queue's binding.
+        read=exactly([t.REPLIES_EXCHANGE], EDGE_QUEUES),
         topics=(
-            TopicGrant(t.EVENTS_EXCHANGE, write=edge_publishes(), read=exactly([t.ROUTES_BINDING])),
+            TopicGrant(t.EVENTS_EXCHANGE, write=edge_publishes(), read=NOTHING),
             TopicGrant(t.ROUTES_EXCHANGE, write=NOTHING, read=NOTHING),
             TopicGrant(CONTROL_EXCHANGE, write=NOTHING, read=NOTHING),
         ),
@@ -131,24 +123,23 @@ def service_grant(shape: ServiceShape) -> Grant:
     queue = t.service_queue(shape.name)
     control = shape.announces or shape.listens
     sources = {exchange for exchange, _ in shape.bindings}
-    configure = exactly([*SHARED_EXCHANGES, CONTROL_EXCHANGE, queue], *_if(control))
-    write = [queue, t.ROUTES_EXCHANGE, t.UNROUTED_EXCHANGE, t.DEAD_EXCHANGE]
+    # Its queue: configure to declare it (which also allows deleting it: RabbitMQ has no
+    # declare-only permission), write to bind it, read to consume.
+    write = [queue, t.DEAD_EXCHANGE]
     write += [t.REPLIES_EXCHANGE] if shape.replies else []
     write += [CONTROL_EXCHANGE] if control else []
-    # dtmf.dead: the source of the dead-letter queue's binding, which every service
-    # declares; the same name makes it read on that queue too (see SECURITY.md).
-    read = [queue, t.EVENTS_EXCHANGE, t.ROUTES_EXCHANGE, t.DEAD_EXCHANGE, *sources]
+    read = [queue, *sources]
     read += [CONTROL_EXCHANGE] if control else []
     return Grant(
         role=f"svc-{shape.name}",
-        configure=configure,
+        configure=exactly([queue], *_if(control)),
         write=exactly(write, *_if(control)),
         read=exactly(read, *_if(control)),
         topics=(
             TopicGrant(
                 t.EVENTS_EXCHANGE,
                 write=NOTHING,
-                read=exactly([t.ROUTES_BINDING, *_keys_on(shape, t.EVENTS_EXCHANGE)]),
+                read=exactly(_keys_on(shape, t.EVENTS_EXCHANGE)),
             ),
             TopicGrant(
                 t.ROUTES_EXCHANGE, write=NOTHING, read=exactly(_keys_on(shape, t.ROUTES_EXCHANGE))

@@ -7,7 +7,9 @@ from typing import Any
 
 from videosdk.agents import Agent
 
-DEFAULT_GREETING = "Press 1 for Sales or 2 for Support."
+from services.edge.greeting import GREETING
+
+DEFAULT_GREETING = GREETING
 DEFAULT_INSTRUCTIONS = (
     "You are the automated phone menu (IVR) of this line. Greet the caller and say: "
     f"'{DEFAULT_GREETING}' Keep every answer short. Key presses are handled by other "

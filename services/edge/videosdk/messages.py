@@ -17,7 +17,7 @@ milliseconds as a string.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -122,9 +122,13 @@ class DTMFForwarder:
     is what the call is started with); `call` is set once `Edge.start_call` returned.
     """
 
-    def __init__(self, edge: Edge, call: Call | None = None) -> None:
+    def __init__(
+        self, edge: Edge, call: Call | None = None, *, admit: Callable[[str], bool] | None = None
+    ) -> None:
         self._edge = edge
         self.call = call
+        # The key source policy (services/edge/inband/pairing.py): False drops the press.
+        self._admit = admit
 
     async def __call__(self, message: Mapping[str, Any]) -> None:
         call = self.call
@@ -135,6 +139,13 @@ class DTMFForwarder:
             press = press_from_message(message)
         except MalformedDTMFMessage as error:
             log.warning("call %s: DTMF message dropped (%s): %r", call.call_id, error, message)
+            return
+        if self._admit is not None and not self._admit(press.key):
+            log.debug(
+                "call %s: gateway press %s dropped by the key source policy",
+                call.call_id,
+                press.key,
+            )
             return
         try:
             await self._edge.press(

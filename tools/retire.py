@@ -42,9 +42,9 @@ from contracts import topology as t
 from contracts.control import ANNOUNCE_ROUTING_KEY, CONTROL_EXCHANGE, ServiceAnnouncement
 from contracts.events import CallEnded, CallStarted, KeyPress, parse_event
 from contracts.keys import KEYS, key_routing_key
-from services.deadletters import DeadLetterError, connect_first, redact, take_head
 from services.runtime.codec import to_dead_letter, to_message
 from services.runtime.settings import Settings
+from tools.deadletters import DeadLetterError, connect_first, redact, take_head
 
 log = logging.getLogger(__name__)
 

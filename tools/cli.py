@@ -23,8 +23,8 @@ def _edge(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from services.demo import run_demo
     from services.runtime.lifecycle import setup_logging
+    from tools.demo import run_demo
 
     settings = Settings.from_env()
     setup_logging(settings.log_level)
@@ -32,14 +32,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sip_gateway(args: argparse.Namespace) -> int:
-    from services.edge import sip_gateway
+    from tools import sip_gateway
 
     return asyncio.run(sip_gateway.run(args))
 
 
 def _dead_letters(args: argparse.Namespace) -> int:
-    from services import deadletters
     from services.runtime.lifecycle import setup_logging
+    from tools import deadletters
 
     setup_logging(Settings.from_env().log_level)
     # Our one-line "error: cannot reach the broker ..." says it all; aiormq would repeat it.
@@ -48,8 +48,8 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _retire(args: argparse.Namespace) -> int:
-    from services import retire
     from services.runtime.lifecycle import setup_logging
+    from tools import retire
 
     setup_logging(Settings.from_env().log_level)
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
@@ -66,10 +66,9 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from services import deadletters, retire, scaffold
-    from services.demo import DEMO_KEYS
     from services.edge import main as edge_main
-    from services.edge import sip_gateway
+    from tools import deadletters, retire, scaffold, sip_gateway
+    from tools.demo import DEMO_KEYS
 
     parser = argparse.ArgumentParser(prog="dtmf-bus", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
