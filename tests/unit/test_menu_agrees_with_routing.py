@@ -12,21 +12,10 @@ from services.menu.service import answer
 from services.runtime.directory import Offer, ServiceDirectory
 from services.runtime.settings import Settings
 from tests.support import INVALID_INPUT
+from tests.unit.test_directory import Clock, announce
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 PRESS_TTL_S = 5.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def announce(service: str, keys: list[str], **extra: object) -> ServiceAnnouncement:
-    return ServiceAnnouncement(service=service, label=service.title(), keys=keys, **extra)
 
 
 def press(key: str) -> KeyPress:
