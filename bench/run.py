@@ -18,7 +18,7 @@ from bench.processes import Processes, process_env
 from bench.procstat import Meter, find_broker_pid, wait_until_quiet
 from bench.register.phase import run_register
 from bench.system import Services, service_list
-from tools.deadletters import redact
+from tools.broker_client import redact
 
 log = logging.getLogger(__name__)
 

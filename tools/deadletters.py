@@ -27,92 +27,45 @@ Every return counts as a delivery attempt: harmless while `dtmf.dead` has no del
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import hashlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractConnection,
-    AbstractIncomingMessage,
-    AbstractQueue,
-)
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
 
 from contracts import topology as t
-from services.runtime.settings import Settings, broker_urls
+from services.runtime.settings import Settings
+from tools.broker_client import BrokerUnreachable, connect_first, take_head
+from tools.dead_letter_records import (
+    DEATH_HEADERS,
+    REPLAYED_HEADER,
+    DeadLetter,
+    describe,
+    format_table,
+)
+
+__all__ = [
+    "REPLAYED_HEADER",
+    "DeadLetter",
+    "ReplayResult",
+    "describe",
+    "list_dead_letters",
+    "replay_dead_letters",
+]
 
 log = logging.getLogger(__name__)
 
-REPLAYED_HEADER = "x-dtmf-replayed-from-dead"  # how many times this message was replayed
-
-# Headers that describe a past death, not the event: a replayed message starts clean, so a
-# new death is described by its own headers alone. `x-delivery-count` is the quorum
-# queue's delivery annotation, which `dtmf.dead` itself adds every time it is listed.
-_DEATH_HEADERS = frozenset(
-    {
-        t.DEAD_REASON_HEADER,
-        t.DEAD_SERVICE_HEADER,
-        t.DEAD_EXCHANGE_HEADER,
-        t.DEAD_ROUTING_KEY_HEADER,
-        t.DEAD_AT_HEADER,
-        "x-death",
-        "x-first-death-reason",
-        "x-first-death-queue",
-        "x-first-death-exchange",
-        "x-last-death-reason",
-        "x-last-death-queue",
-        "x-last-death-exchange",
-        "x-delivery-count",
-    }
-)
-
-PREVIEW_CHARS = 120
 # The same for every call (see the module docstring): a smaller take would rotate the queue.
 SCAN_LIMIT = 10_000
-CONNECT_TIMEOUT_S = 10.0
 # How long to wait for the messages the queue said it holds; fewer arrive when another
 # reader holds some of them unacknowledged.
 FETCH_TIMEOUT_S = 5.0
-
-Origin = Literal["runtime", "broker", "unknown"]
-
-
-class DeadLetterError(Exception):
-    """The broker cannot be reached, or answered something the tool cannot work with."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeadLetter:
-    """One message in `dtmf.dead`, described from its headers."""
-
-    message_id: str  # the AMQP message id (the event id), or a hash when it has none
-    reason: str
-    service: str  # the runtime service that dead-lettered it, or the broker's queue
-    origin: Origin
-    original_exchange: str
-    original_routing_key: str
-    dead_at: datetime | None
-    age_s: float | None
-    body_preview: str
-    size: int
-    content_type: str | None
-    replays: int  # times it was replayed from dtmf.dead before dying again
-
-    def to_json(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["dead_at"] = self.dead_at.isoformat() if self.dead_at else None
-        return record
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,150 +76,7 @@ class ReplayResult:
     unroutable: tuple[str, ...]  # refused by the broker; left in dtmf.dead
 
 
-# --- reading headers --------------------------------------------------------------------
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", errors="replace")
-    return str(value)
-
-
-def _utc(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        # pamqp decodes AMQP timestamps as aware UTC; be lenient with naive ones.
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = _text(value)
-    if not text:
-        return None
-    try:
-        return _utc(datetime.fromisoformat(text))
-    except ValueError:
-        return None
-
-
-def _deaths(headers: Mapping[str, object]) -> list[Mapping[str, object]]:
-    deaths = headers.get("x-death")
-    if not isinstance(deaths, list):
-        return []
-    return [d for d in deaths if isinstance(d, Mapping)]
-
-
-def _first_routing_key(death: Mapping[str, object]) -> str | None:
-    keys = death.get("routing-keys")
-    if isinstance(keys, list) and keys:
-        return _text(keys[0])
-    return None
-
-
-def _first_death(
-    headers: Mapping[str, object], deaths: list[Mapping[str, object]]
-) -> Mapping[str, object]:
-    # x-death is newest first and keyed by {queue, reason}; the entry that matches the
-    # x-first-death-* headers is where the message was originally published.
-    queue = _text(headers.get("x-first-death-queue"))
-    reason = _text(headers.get("x-first-death-reason"))
-    for death in deaths:
-        if _text(death.get("queue")) == queue and _text(death.get("reason")) == reason:
-            return death
-    return deaths[-1]
-
-
-def _preview(body: bytes) -> str:
-    text = body[: PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
-    # One line per dead letter in the table, whatever the body holds.
-    flat = "".join(ch if ch.isprintable() else " " for ch in text)
-    flat = " ".join(flat.split())
-    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
-
-
-def _fallback_id(body: bytes, dead_at: str, service: str) -> str:
-    # Stable across listings (nothing in it changes while the message waits). The service
-    # tells apart copies of one message that two services dead-lettered at the same instant.
-    digest = hashlib.sha256(body)
-    digest.update(b"\0" + dead_at.encode() + b"\0" + service.encode())
-    return "h-" + digest.hexdigest()[:16]
-
-
-def _replays(headers: Mapping[str, object]) -> int:
-    value = headers.get(REPLAYED_HEADER)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def describe(message: AbstractIncomingMessage, *, now: datetime | None = None) -> DeadLetter:
-    """A typed record from a delivery of `dtmf.dead`, whoever dead-lettered it."""
-    headers: Mapping[str, object] = message.headers or {}
-    deaths = _deaths(headers)
-    origin: Origin
-    if t.DEAD_REASON_HEADER in headers:
-        origin = "runtime"
-        reason = _text(headers.get(t.DEAD_REASON_HEADER)) or ""
-        service = _text(headers.get(t.DEAD_SERVICE_HEADER)) or ""
-        exchange = _text(headers.get(t.DEAD_EXCHANGE_HEADER)) or ""
-        routing_key = _text(headers.get(t.DEAD_ROUTING_KEY_HEADER)) or message.routing_key or ""
-        raw_dead_at: object = headers.get(t.DEAD_AT_HEADER)
-    elif deaths:
-        origin = "broker"
-        latest, first = deaths[0], _first_death(headers, deaths)
-        reason = _text(latest.get("reason")) or ""
-        service = _text(latest.get("queue")) or ""
-        exchange = (
-            _text(headers.get("x-first-death-exchange")) or _text(first.get("exchange")) or ""
-        )
-        # The broker republishes with the original routing key, so the delivery's own
-        # routing key is the fallback.
-        routing_key = _first_routing_key(first) or message.routing_key or ""
-        raw_dead_at = latest.get("time")
-    else:
-        origin, reason, service, exchange = "unknown", "unknown", "", ""
-        routing_key = message.routing_key or ""
-        raw_dead_at = None
-    dead_at = _utc(raw_dead_at)
-    now = now or datetime.now(UTC)
-    return DeadLetter(
-        message_id=message.message_id
-        or _fallback_id(message.body, _text(raw_dead_at) or "", service),
-        reason=reason,
-        service=service,
-        origin=origin,
-        original_exchange=exchange,
-        original_routing_key=routing_key,
-        dead_at=dead_at,
-        age_s=(now - dead_at).total_seconds() if dead_at else None,
-        body_preview=_preview(message.body),
-        size=len(message.body),
-        content_type=message.content_type,
-        replays=_replays(headers),
-    )
-
-
 # --- the broker -------------------------------------------------------------------------
-
-
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
-
-
-async def connect_first(url: str, *, name: str) -> AbstractConnection:
-    """The first node of AMQP_URL (one URL, or several separated by commas) that answers,
-    for a command that runs once (no reconnects)."""
-    failures = []
-    for node in broker_urls(url):
-        try:
-            return await aio_pika.connect(
-                node,
-                timeout=CONNECT_TIMEOUT_S,
-                client_properties={"connection_name": name},
-            )
-        except (OSError, AMQPError, TimeoutError) as error:
-            failures.append(f"{redact(node)}: {str(error) or type(error).__name__}")
-    raise DeadLetterError("cannot reach the broker at " + "; ".join(failures))
 
 
 async def _take(channel: AbstractChannel) -> list[AbstractIncomingMessage]:
@@ -295,32 +105,6 @@ async def _take(channel: AbstractChannel) -> list[AbstractIncomingMessage]:
             len(taken),
         )
     return taken
-
-
-async def take_head(
-    channel: AbstractChannel, queue: AbstractQueue, count: int, *, timeout: float
-) -> list[AbstractIncomingMessage]:
-    """Up to `count` messages from the head of `queue`, unacknowledged, in queue order;
-    fewer if no more arrive within `timeout`. A consumer takes them, not basic.get, which
-    quorum queues refuse on a single-active-consumer queue and return out of order."""
-    if count == 0:
-        return []
-    # The prefetch is the bound: the broker delivers no more than we mean to hold.
-    await channel.set_qos(prefetch_count=count)
-    taken: list[AbstractIncomingMessage] = []
-    enough = asyncio.Event()
-
-    async def collect(message: AbstractIncomingMessage) -> None:
-        taken.append(message)
-        if len(taken) >= count:
-            enough.set()
-
-    tag = await queue.consume(collect)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(enough.wait(), timeout)
-    # Cancel before anything is acked: an ack would make room for a further delivery.
-    await queue.cancel(tag)
-    return sorted(taken, key=lambda m: m.delivery_tag or 0)
 
 
 @asynccontextmanager
@@ -364,7 +148,7 @@ def _target_exchange(letter: DeadLetter) -> str:
 
 
 def _replay_message(message: AbstractIncomingMessage, *, replays: int) -> aio_pika.Message:
-    headers = {k: v for k, v in (message.headers or {}).items() if k not in _DEATH_HEADERS}
+    headers = {k: v for k, v in (message.headers or {}).items() if k not in DEATH_HEADERS}
     headers[REPLAYED_HEADER] = replays + 1
     # No expiration (the broker dropped the per-message TTL when it dead-lettered, and an
     # old TTL would only kill the replay) and no user_id (the broker checks it against
@@ -491,42 +275,6 @@ def _positive(raw: str) -> int:
     return value
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(seconds, 0.0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_table(letters: Sequence[DeadLetter]) -> list[str]:
-    rows = [("AGE", "REASON", "SERVICE", "ROUTING KEY", "ID", "PREVIEW")]
-    rows += [
-        (
-            _age(dl.age_s),
-            _clip(dl.reason, 48),
-            dl.service,
-            dl.original_routing_key,
-            dl.message_id,
-            _clip(dl.body_preview, 60),
-        )
-        for dl in letters
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
-        + "  "
-        + row[5]
-        for row in rows
-    ]
-
-
 def _print_list(
     letters: Sequence[DeadLetter], *, as_json: bool, out: Callable[[str], None]
 ) -> None:
@@ -570,7 +318,7 @@ async def run(args: argparse.Namespace, *, out: Callable[[str], None] = print) -
         result = await replay_dead_letters(
             url, ids=None if args.all else args.ids, all_=args.all, limit=args.limit
         )
-    except DeadLetterError as error:
+    except BrokerUnreachable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (OSError, AMQPError, TimeoutError) as error:

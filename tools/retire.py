@@ -44,7 +44,7 @@ from contracts.events import CallEnded, CallStarted, KeyPress, parse_event
 from contracts.keys import KEYS, key_routing_key
 from services.runtime.codec import to_dead_letter, to_message
 from services.runtime.settings import Settings
-from tools.deadletters import DeadLetterError, connect_first, redact, take_head
+from tools.broker_client import BrokerUnreachable, connect_first, redact, take_head
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ async def run(args: argparse.Namespace, *, out: Callable[[str], None] = print) -
         result = await retire_service(
             settings.amqp_url, args.service, press_ttl_ms=settings.press_ttl_ms
         )
-    except (RetireError, DeadLetterError) as error:
+    except (RetireError, BrokerUnreachable) as error:
         out(f"error: {error}")
         return 1
     for line in report(result):
