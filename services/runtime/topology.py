@@ -7,14 +7,21 @@ starts on an empty vhost as before, at one round trip per object. When the broke
 (ACCESS_REFUSED, which closes the channel) it checks each exchange and queue with a passive
 declare instead, which needs no permission: one round trip more than declaring, plus the
 channel's reopening. Bindings cannot be checked over AMQP: they are the administrator's.
+
+The shared queue (dtmf.dead) is declared once, not again on every reconnect as a robust
+channel would: declaring a quorum queue waits for its leader, and after a quorum loss each
+service's consumer would wait behind the dead-letter queue's election too (seen: services
+consuming again 2 s after a bare consumer). It is durable and an administrator's; only a
+broker that lost its definitions lacks it, and then every queue is gone anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustChannel
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustChannel
 from aiormq.exceptions import (
     ChannelAccessRefused,
     ChannelInvalidStateError,
@@ -77,7 +84,7 @@ async def declare(
             x.name, x.kind, durable=True, arguments=dict(x.arguments) or None
         )
     queues = {
-        q.name: await channel.declare_queue(q.name, durable=True, arguments=dict(q.arguments))
+        q.name: await _declare_once(channel, q.name, arguments=dict(q.arguments))
         for q in topology.queues
     }
     for b in topology.bindings:
@@ -97,11 +104,27 @@ async def check(
             if kind == "exchange":
                 exchanges[name] = await channel.declare_exchange(name, passive=True)
             else:
-                await channel.declare_queue(name, passive=True)
+                await _declare_once(channel, name, passive=True)
         except ChannelNotFoundEntity as error:
             message = missing_message(kind, name, refused=refused, not_found=str(error))
             raise SharedTopologyMissing(message) from error
     return exchanges
+
+
+async def _declare_once(
+    channel: AbstractChannel,
+    name: str,
+    *,
+    arguments: dict[str, Any] | None = None,
+    passive: bool = False,
+) -> AbstractQueue:
+    """A shared queue, declared (or checked) now and not again when a robust channel
+    reopens (see the module docstring)."""
+    if isinstance(channel, AbstractRobustChannel):
+        return await channel.declare_queue(
+            name, durable=True, arguments=arguments, passive=passive, robust=False
+        )
+    return await channel.declare_queue(name, durable=True, arguments=arguments, passive=passive)
 
 
 async def reopened(channel: AbstractChannel) -> None:

@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,23 +35,41 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420)]
 DOWN_S = 20  # how long a node (a) or the majority (b) stays down
 PROBE_AFTER_S = 5  # into the quorum loss, a new call comes in
 AGAIN_WITHIN_S = 2.0  # the issue's bound on a caller's wait for a service after a fault
+LINKS_LOGGER = "services.runtime.broker"  # LinkState's records
+RESTORED = "%s: connection restored on %s"
 SERVICE_QUEUES = tuple(f"dtmf.svc.{name}" for name in ("sales", "support", "menu", "calllog"))
 
 
 class LogTally(logging.Handler):
     """Counts WARNING and worse records by logger and message template, keeping the first
-    of each rendered: the test prints them, so a failing target shows its cause."""
+    of each rendered: the test prints them, so a failing target shows its cause. Also notes
+    when each connection was restored (LinkState's INFO record): aio-pika logs that once
+    its channels, queues and consumers are back, so for a service it is "consuming again"."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.counts: Counter[tuple[str, str, str]] = Counter()
         self.first: dict[tuple[str, str, str], str] = {}
+        self.restored: defaultdict[str, list[float]] = defaultdict(list)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:
+            if record.msg == RESTORED and isinstance(record.args, tuple):
+                self.restored[str(record.args[0])].append(time.monotonic())
+            return
         key = (record.levelname, record.name, str(record.msg))
         self.counts[key] += 1
         if key not in self.first:
             self.first[key] = record.getMessage()[:300]
+
+    def consuming_again(self, *, after: float, since: float) -> str:
+        """Each service's last restore after `since`, in seconds from `after`."""
+        found = {
+            name.removeprefix("dtmf-"): max((t for t in times if t >= since), default=math.inf)
+            for name, times in self.restored.items()
+            if not name.startswith("dtmf-edge")
+        }
+        return ", ".join(f"{name} {t - after:+.2f} s" for name, t in sorted(found.items()))
 
     def summary(self, limit: int = 15) -> str:
         lines = [f"{'count':>6}  level    logger: first message"]
@@ -65,10 +83,14 @@ def log_tally() -> Iterator[LogTally]:
     tally = LogTally()
     root = logging.getLogger()
     root.addHandler(tally)
+    links = logging.getLogger(LINKS_LOGGER)
+    level = links.level
+    links.setLevel(logging.INFO)  # the restores
     try:
         yield tally
     finally:
         root.removeHandler(tally)
+        links.setLevel(level)
 
 
 def settings_for(balancer: Balancer, vhost: str, tmp_path: Path) -> Settings:
@@ -334,7 +356,9 @@ async def test_lose_quorum_for_20_seconds(
         "waited: the longest a caller waited on the bus after the return until then (a "
         f"press's answer or apology, a call's start), target {AGAIN_WITHIN_S} s; quorum's "
         "return: a bare client trying every 0.1 s gets a publish into a quorum queue "
-        "confirmed again)"
+        "confirmed again)\n"
+        f"our services consuming again (aio-pika's restore done), from quorum's return: "
+        f"{log_tally.consuming_again(after=returned, since=lost)}"
         + footer(load, calllog, log_tally)
         + late_report(load, late, returned, lost, "quorum's return")
     )
