@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    model_validator,
+)
 
 from contracts.base import Message, new_id, utcnow
-from contracts.keys import Key
+from contracts.keys import KEYS, Key
 from contracts.timestamps import Timestamp
 from contracts.wire import WIRE, on_wire
 
@@ -84,8 +92,48 @@ class Gather(_Action):
         return self
 
 
+# What send_digits plays: the sixteen keys, and `w` for a pause.
+SEND_DIGITS_PATTERN = r"^[0-9*#A-Dw]+$"
+PAUSE_DIGIT = "w"
+PAUSE_MS = 500
+
+
+def _playable(value: object) -> object:
+    # The pattern alone would say only "should match pattern": name the offending character.
+    if isinstance(value, str):
+        for position, char in enumerate(value):
+            if char != PAUSE_DIGIT and char not in KEYS:
+                raise ValueError(
+                    f"digit {char!r} at position {position} can't be sent: "
+                    f"use 0-9 * # A-D, or {PAUSE_DIGIT} for a {PAUSE_MS} ms pause"
+                )
+    return value
+
+
+class SendDigits(_Action):
+    """Play DTMF tones into the call, as if the agent pressed keys (a phone menu at the far
+    end of an outbound call, an extension after a transfer).
+
+    Played through the agent's audio output in order with the reply's other actions. Refused
+    (and logged, the reply's later actions skipped) while the call is collecting digits from
+    the caller: the tones would be heard as the caller's own input. The defaults (100 ms tone,
+    100 ms gap) are what automatic dialers send; 40 ms is the shortest a Q.24 receiver must
+    accept.
+    """
+
+    action: Literal["send_digits"] = "send_digits"
+    digits: Annotated[str, BeforeValidator(_playable)] = Field(
+        min_length=1,
+        max_length=64,
+        pattern=SEND_DIGITS_PATTERN,
+        description=f"Keys 0-9 * # A-D in order; {PAUSE_DIGIT} is a {PAUSE_MS} ms pause.",
+    )
+    tone_ms: int = Field(default=100, ge=40, le=1000, description="Length of each tone.")
+    gap_ms: int = Field(default=100, ge=40, le=1000, description="Silence after each tone.")
+
+
 Action = Annotated[
-    Say | SetInstructions | Transfer | Hangup | Gather, Field(discriminator="action")
+    Say | SetInstructions | Transfer | Hangup | Gather | SendDigits, Field(discriminator="action")
 ]
 
 

@@ -40,6 +40,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
 
 from contracts import topology as t
+from services.runtime.codec import copy_of
 from services.runtime.settings import Settings
 from tools.broker_client import BrokerUnreachable, connect_first, take_head
 from tools.dead_letter_records import (
@@ -150,23 +151,7 @@ def _target_exchange(letter: DeadLetter) -> str:
 def _replay_message(message: AbstractIncomingMessage, *, replays: int) -> aio_pika.Message:
     headers = {k: v for k, v in (message.headers or {}).items() if k not in DEATH_HEADERS}
     headers[REPLAYED_HEADER] = replays + 1
-    # No expiration (the broker dropped the per-message TTL when it dead-lettered, and an
-    # old TTL would only kill the replay) and no user_id (the broker checks it against
-    # this connection's user).
-    return aio_pika.Message(
-        body=message.body,
-        headers=headers,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        reply_to=message.reply_to,
-        type=message.type,
-        app_id=message.app_id,
-        timestamp=message.timestamp,
-        priority=message.priority,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
+    return copy_of(message, headers=headers)
 
 
 async def _republish(

@@ -42,7 +42,7 @@ from contracts import topology as t
 from contracts.control import ANNOUNCE_ROUTING_KEY, CONTROL_EXCHANGE, ServiceAnnouncement
 from contracts.events import CallEnded, CallStarted, KeyPress, parse_event
 from contracts.keys import KEYS, key_routing_key
-from services.runtime.codec import to_dead_letter, to_message
+from services.runtime.codec import to_control, to_dead_letter, to_message
 from services.runtime.settings import Settings
 from tools.broker_client import BrokerUnreachable, connect_first, redact, take_head
 
@@ -161,10 +161,7 @@ async def _announce_retired(channel: AbstractChannel, service: str) -> None:
         CONTROL_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
     )
     retired = ServiceAnnouncement(service=service, label=service, status="retired")
-    await exchange.publish(
-        aio_pika.Message(body=retired.model_dump_json().encode(), content_type=t.CONTENT_TYPE),
-        routing_key=ANNOUNCE_ROUTING_KEY,
-    )
+    await exchange.publish(to_control(retired), routing_key=ANNOUNCE_ROUTING_KEY)
 
 
 # --- command line -----------------------------------------------------------------------

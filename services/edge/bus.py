@@ -21,9 +21,9 @@ from services.edge.edge import Edge
 from services.edge.event_channel import AmqpEventChannel
 from services.edge.publisher import BufferingPublisher
 from services.edge.spool import Spool, SpoolReplayer
-from services.runtime import broker
-from services.runtime.app import bounded
+from services.runtime import broker, logs, tracing
 from services.runtime.http import http_server
+from services.runtime.lifecycle import bounded
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
 from services.runtime.runner import Runner
@@ -111,6 +111,7 @@ async def _set_up(
         identify=lambda reply: reply.reply_id,
         max_body_bytes=settings.max_body_bytes,
         on_outcome=lambda outcome: handled[outcome].inc(),
+        group="edge",
     )
     queue = await channel.declare_queue(
         t.reply_queue(settings.edge_id), exclusive=True, arguments=t.REPLY_QUEUE_ARGUMENTS
@@ -129,6 +130,9 @@ async def running_edge(
     (connected, or past START_WAIT_S without a broker: then it connects in the background)."""
     metrics = metrics if metrics is not None else Metrics()
     name = f"edge-{settings.edge_id}"
+    # Before connecting: the connections' tasks, and so every reply's, inherit the field.
+    logs.bind(service="edge")
+    tracing.start_from_env("dtmf-edge")
     # Events have a connection of their own: the publisher may replace it without touching
     # the reply consumer.
     events = AmqpEventChannel(lambda: _connect_until_up(settings, name=f"{name}-events"))
@@ -193,6 +197,7 @@ async def running_edge(
         await bounded(events.close(), what="edge: close events", timeout=5)
         if (a := attached()) is not None:
             await bounded(a.connection.close(), what="edge: close", timeout=5)
+        await tracing.flush()
 
 
 def _give_link(edge: Edge, attachment: _Attachment | None) -> None:

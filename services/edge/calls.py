@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from contracts.replies import Reply
     from services.edge.gather import Gathering
 
@@ -30,6 +32,26 @@ class CallSession(Protocol):
         """Stop speaking now (barge-in): the caller pressed a key."""
 
 
+@runtime_checkable
+class DigitSender(Protocol):
+    """A session that can play DTMF tones into the call (a `SendDigits` action). Optional:
+    one that plays no audio (a test double, a text-only source) has sends refused instead."""
+
+    async def send_digits(self, digits: str, *, tone_ms: int, gap_ms: int) -> None:
+        """Play the tones (`w`: a pause) and return once the caller's side has heard them."""
+
+
+def send_digits_refusal(call: Call) -> str | None:
+    """Why a `SendDigits` can't play on this call now, or None if it can."""
+    if call.gather is not None:
+        # The caller is keying in: tones now would talk over the input, and any echo of
+        # them could be collected as the caller's own presses.
+        return f"the call is collecting input {call.gather.spec.name!r}"
+    if not isinstance(call.session, DigitSender):
+        return f"a {call.source} call session plays no tones"
+    return None
+
+
 # Replies remembered per call before the ones to older presses are pruned.
 APPLIED_KEPT = 32
 
@@ -45,6 +67,7 @@ class PendingPress:
     sequence: int  # of the press (or the call's latest, for a gathered input)
     timer: asyncio.TimerHandle | None = None
     waiting: bool = True  # no reply yet, no timeout yet, call not ended
+    span: Span | None = None  # from the press to its reply, when tracing is on
 
     def settle(self) -> None:
         if self.timer is not None:
@@ -69,6 +92,8 @@ class Call:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_applied_sequence: int = 0
     gather: Gathering | None = None
+    # The trace context of the reply that started the gather: its presses and input join it.
+    gather_trace: dict[str, str] | None = None
     # press event id -> the gathered input it completed, whose reply answers that press
     completed_by: dict[str, str] = field(default_factory=dict)
 

@@ -16,14 +16,24 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.base import new_id, utcnow
 from contracts.events import AnyEvent, CallEnded, CallStarted, GatheredInput, GatherEnd, KeyPress
-from contracts.replies import Gather, Hangup, Reply, Say, SetInstructions, Transfer
-from services.edge.calls import Call, CallRegistry, CallSession, PendingPress
+from contracts.replies import Gather, Hangup, Reply, Say, SendDigits, SetInstructions, Transfer
+from services.edge.calls import (
+    Call,
+    CallRegistry,
+    CallSession,
+    DigitSender,
+    PendingPress,
+    send_digits_refusal,
+)
 from services.edge.gather import MASKED_KEY, Gathering
+from services.runtime import logs, tracing
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TRANSFER_REFUSED_PROMPT, TransferAllowlist, TransferRefused
 
 if TYPE_CHECKING:  # the core stays free of aio-pika; the adapter sets the link
+    from opentelemetry.trace import Span
+
     from services.runtime.broker import LinkState
 
 log = logging.getLogger(__name__)
@@ -138,9 +148,12 @@ class Edge:
         shown = MASKED_KEY if sensitive else event.key  # a secret digit is no metric label
         self.metrics.presses_received.labels(shown, event.source).inc()
         if gathering is None:
-            self._await_reply(call, event.event_id, received, event.sequence)
+            span = tracing.begin(event)  # the press's trace, to its reply
+            self._await_reply(call, event.event_id, received, event.sequence, span)
             if self._barge_in:
                 await call.session.interrupt()
+        else:
+            tracing.carry(event.event_id, call.gather_trace)  # collected: in the gather's trace
         await self._publisher.publish(event)
         log.debug("call %s pressed %s (#%d)", call.call_id, shown, event.sequence)
         if gathering is not None:
@@ -166,9 +179,11 @@ class Edge:
         task.add_done_callback(_log_failure)
         raise EdgeBusy(f"{self._unanswered} presses wait for replies on edge {self.edge_id}")
 
-    def _await_reply(self, call: Call, event_id: str, received: float, sequence: int) -> None:
+    def _await_reply(
+        self, call: Call, event_id: str, received: float, sequence: int, span: Span | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
-        pending = PendingPress(received, loop.create_future(), sequence)
+        pending = PendingPress(received, loop.create_future(), sequence, span=span)
         pending.timer = loop.call_later(self._reply_timeout_s, self._expire, call, event_id)
         call.pending[event_id] = pending
         self._unanswered += 1
@@ -177,6 +192,9 @@ class Edge:
         if pending.waiting:
             pending.waiting = False
             self._unanswered -= 1
+            if pending.span is not None:
+                replied = pending.answered.done() and pending.answered.result() is not None
+                tracing.finish(pending.span, outcome="replied" if replied else "unanswered")
 
     async def _start_gather(self, call: Call, spec: Gather) -> None:
         if call.gather is not None:
@@ -185,6 +203,7 @@ class Edge:
             )
             call.gather.stop()
         gathering = call.gather = Gathering(spec)
+        call.gather_trace = tracing.current_carrier()  # this reply's: its input joins the trace
         if spec.prompt:
             await call.session.say(spec.prompt)  # presses meanwhile are collected already
         if gathering.done or call.ended:
@@ -237,7 +256,8 @@ class Edge:
             started_at=gathering.started_at,
             sensitive=gathering.spec.sensitive,
         )
-        self._await_reply(call, event.event_id, time.perf_counter(), event.sequence)
+        span = tracing.begin(event, parent=call.gather_trace)
+        self._await_reply(call, event.event_id, time.perf_counter(), event.sequence, span)
         if completed_by:
             call.completed_by[completed_by] = event.event_id
         log.info("call %s: input %s ended (%s)", call.call_id, event.name, reason)
@@ -266,6 +286,7 @@ class Edge:
     async def apply_reply(self, reply: Reply) -> Outcome:
         """Apply a reply's actions in order to its call, once per press and service, and
         never after a reply to a newer press of the same call."""
+        logs.bind(call_id=reply.call_id, event_id=reply.in_reply_to)  # in the reply's own task
         call = self.calls.get(reply.call_id)
         if call is None:
             self._not_live.inc()
@@ -307,9 +328,14 @@ class Edge:
                     await self.end_call(call, reason=reason)
                 case Gather():
                     await self._start_gather(call, action)
+                case SendDigits():
+                    if not await self._send_digits(call, action, service=reply.service):
+                        break  # what follows counted on the far end having heard the digits
         self._applied.inc()
         if pending is not None and not pending.answered.done():
-            self.metrics.press_to_reply.observe(time.perf_counter() - pending.received)
+            self.metrics.press_to_reply.observe(
+                time.perf_counter() - pending.received, tracing.exemplar(pending.span)
+            )
             pending.answered.set_result(reply)
             self._stop_waiting(pending)
         if reply.sequence is not None:
@@ -330,6 +356,22 @@ class Edge:
         await call.session.transfer(target)
         return True
 
+    async def _send_digits(self, call: Call, action: SendDigits, *, service: str) -> bool:
+        """Play the tones, or refuse them (logged; no crash, no tones). Whether they played.
+        The digits are never logged: they can be a PIN typed into a bank's menu."""
+        refusal = send_digits_refusal(call)
+        if refusal is not None or not isinstance(call.session, DigitSender):
+            log.warning(
+                "call %s: send_digits (%d characters) from service %r refused: %s",
+                call.call_id,
+                len(action.digits),
+                service,
+                refusal,
+            )
+            return False
+        await call.session.send_digits(action.digits, tone_ms=action.tone_ms, gap_ms=action.gap_ms)
+        return True
+
     def _settle_older(self, call: Call, sequence: int) -> None:
         """The caller has an answer to a newer press: older ones wait for nothing any more.
         Their late replies are dropped as superseded, and no timeout prompt follows them
@@ -346,6 +388,8 @@ class Edge:
         pending = call.pending.pop(event_id, None)
         if pending is None or pending.answered.done() or call.ended:
             return
+        logs.bind(call_id=call.call_id, event_id=event_id)  # a timer runs in a context copy
+        tracing.failed(pending.span, "no reply within the reply timeout")
         self._stop_waiting(pending)
         pending.answered.set_result(None)
         self.metrics.reply_timeouts.inc()

@@ -38,6 +38,7 @@ class SimulatedSession:
     transferred_to: str | None = None
     hung_up: bool = False
     interruptions: int = 0
+    digits_sent: list[str] = field(default_factory=list)
 
     async def say(self, text: str) -> None:
         self.said.append(text)
@@ -46,6 +47,11 @@ class SimulatedSession:
     async def set_instructions(self, instructions: str) -> None:
         self.instructions = instructions
         self.out(f"[{self.label}] agent becomes: {instructions.split('.')[0]}")
+
+    async def send_digits(self, digits: str, *, tone_ms: int, gap_ms: int) -> None:
+        # No audio here: the digits are printed (and kept) instead of played as tones.
+        self.digits_sent.append(digits)
+        self.out(f"[{self.label}] agent sends digits: {digits} ({tone_ms} ms tones)")
 
     async def transfer(self, to: str) -> None:
         self.transferred_to = to

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,10 +14,11 @@ from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from contracts import topology as t
 from contracts.control import CONTROL_EXCHANGE
 from contracts.events import CallEvent, parse_event
-from services.runtime import broker
+from services.runtime import broker, logs, tracing
 from services.runtime.control import Control, start_control
 from services.runtime.dispatch import Dispatcher
 from services.runtime.http import http_server
+from services.runtime.lifecycle import bounded
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
 from services.runtime.replies import ReplySender
@@ -122,20 +123,15 @@ async def _stop(running: RunningService, *, timeout: float) -> None:
     log.info("%s stopped", name)
 
 
-async def bounded(step: Awaitable[object], *, what: str, timeout: float) -> None:
-    """Run one shutdown step; log and go on when it fails or takes too long."""
-    try:
-        await asyncio.wait_for(step, timeout)
-    except Exception as error:  # TimeoutError included
-        log.warning("%s did not complete: %r", what, error)
-
-
 @asynccontextmanager
 async def running_service(
     service: ConsumerService, settings: Settings, *, metrics: Metrics | None = None
 ) -> AsyncIterator[RunningService]:
     """The service consuming, with its HTTP endpoints, until the block exits (then drained)."""
     metrics = metrics if metrics is not None else Metrics()
+    # Before connecting: the connection's tasks, and so every delivery, inherit the field.
+    logs.bind(service=service.name)
+    tracing.start_from_env(f"dtmf-{service.name}")
     running = await _start(service, settings, metrics)
     try:
         async with http_server(
@@ -145,6 +141,7 @@ async def running_service(
             yield running
     finally:
         await _stop(running, timeout=settings.shutdown_timeout_s)
+        await tracing.flush()
 
 
 async def serve(service: ConsumerService, settings: Settings, stop: asyncio.Event) -> None:

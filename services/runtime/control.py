@@ -7,11 +7,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 from pydantic import ValidationError
 
-from contracts import topology as t
 from contracts.base import Message
 from contracts.control import (
     ANNOUNCE_ROUTING_KEY,
@@ -20,6 +18,7 @@ from contracts.control import (
     ServiceAnnouncement,
     parse_announcement,
 )
+from services.runtime.codec import to_control
 from services.runtime.service import ConsumerService
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,7 @@ class Control:
         self._ticker: asyncio.Task[None] | None = None
 
     async def _send(self, message: Message, routing_key: str) -> None:
-        await self._exchange.publish(
-            aio_pika.Message(body=message.model_dump_json().encode(), content_type=t.CONTENT_TYPE),
-            routing_key=routing_key,
-        )
+        await self._exchange.publish(to_control(message), routing_key=routing_key)
 
     async def discover(self) -> None:
         await self._send(Discover(), DISCOVER_ROUTING_KEY)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from contracts.base import utcnow
 from contracts.events import CallEnded, CallEvent, KeyPress
 from contracts.replies import Reply
+from services.runtime import logs, tracing
 from services.runtime.outcomes import BadMessage, Expired, Outcome
 from services.runtime.recent_ids import RecentIds
 from services.runtime.service import ConsumerService
@@ -68,8 +69,23 @@ class Dispatcher:
         self.locks = CallLocks()
 
     async def __call__(self, event: CallEvent) -> Outcome:
+        # The runner gives each handling a task of its own: these stay with this event.
+        logs.bind(call_id=event.call_id, event_id=event.event_id, service=self._service.name)
         async with self.locks.hold(event.call_id):
-            return await self._dispatch(event)
+            if tracing.tracer is None:
+                return await self._dispatch(event)
+            return await self._traced(event)
+
+    async def _traced(self, event: CallEvent) -> Outcome:
+        with tracing.handling(
+            self._service.name,
+            call_id=event.call_id,
+            event_id=event.event_id,
+            event_type=type(event).__name__,
+        ) as span:
+            outcome = await self._dispatch(event)
+            span.set_attribute("dtmf.outcome", outcome.value)
+            return outcome
 
     async def _dispatch(self, event: CallEvent) -> Outcome:
         service = self._service

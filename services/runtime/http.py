@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import errno
+import gzip
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from aiohttp import hdrs, web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,7 @@ class Scraped(Protocol):
 
 def build_app(metrics: Scraped, readiness: Readiness) -> web.Application:
     async def metrics_view(request: web.Request) -> web.Response:
-        body = generate_latest(metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return exposition(metrics.registry, request)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -43,6 +44,19 @@ def build_app(metrics: Scraped, readiness: Readiness) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app
+
+
+def exposition(registry: CollectorRegistry, request: web.Request) -> web.Response:
+    """prometheus_client's own exposition: OpenMetrics (with exemplars) to a scraper that
+    asks for it, the text format otherwise; gzipped when accepted; `name[]` filters."""
+    encode, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
+    names = request.query.getall("name[]", [])
+    body = encode(registry.restricted_registry(names) if names else registry)
+    headers = {hdrs.CONTENT_TYPE: content_type}
+    if gzip_accepted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+        body = gzip.compress(body)
+        headers[hdrs.CONTENT_ENCODING] = "gzip"
+    return web.Response(body=body, headers=headers)
 
 
 @asynccontextmanager

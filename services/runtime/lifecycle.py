@@ -1,13 +1,19 @@
-"""Process-level plumbing shared by every composition root: logging and signals."""
+"""Process-level plumbing shared by every composition root: logging, signals, and bounded
+shutdown steps."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
+
+from services.runtime import logs
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -18,6 +24,8 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # DTMF_LOG_FORMAT=json: one JSON object a line, with call, event and trace ids.
+    logs.use_format(logs.log_format(os.environ))
     # aiormq logs every reconnect attempt at WARNING with a traceback; ours say enough.
     logging.getLogger("aiormq").setLevel(logging.ERROR)
 
@@ -47,3 +55,11 @@ def being_cancelled() -> bool:
     that one is a failure to handle, not a reason to stop."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def bounded(step: Awaitable[object], *, what: str, timeout: float) -> None:
+    """Run one shutdown step; log and go on when it fails or takes too long."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except Exception as error:  # TimeoutError included
+        log.warning("%s did not complete: %r", what, error)

@@ -21,7 +21,9 @@ import aio_pika
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, PublishError
 
+from contracts import topology as t
 from contracts.replies import Reply
+from services.runtime import tracing
 from services.runtime.codec import to_message
 from services.runtime.lifecycle import being_cancelled
 
@@ -47,7 +49,13 @@ class ReplySender:
         self._retrying: set[asyncio.Task[None]] = set()
 
     async def __call__(self, reply: Reply, edge_id: str) -> None:
-        message = to_message(reply)
+        if tracing.tracer is None:
+            return await self._send(reply, edge_id)
+        with tracing.sending(t.REPLIES_EXCHANGE, routing_key=edge_id, message_id=reply.reply_id):
+            return await self._send(reply, edge_id)
+
+    async def _send(self, reply: Reply, edge_id: str) -> None:
+        message = to_message(reply)  # in the span above: the reply carries it to the edge
         try:
             try:
                 await self._exchange.publish(message, routing_key=edge_id, mandatory=True)

@@ -16,6 +16,7 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pydantic import ValidationError
 
 from contracts.wire import content_type_problem
+from services.runtime import tracing
 from services.runtime.acks import AckBatcher
 from services.runtime.codec import to_dead_letter
 from services.runtime.outcomes import BadMessage, Expired, Outcome
@@ -47,8 +48,12 @@ class Runner(Generic[M]):
         identify: Callable[[M], str] | None = None,
         max_body_bytes: int = 64 * 1024,
         on_outcome: Callable[[Outcome], None] | None = None,
+        group: str | None = None,
     ) -> None:
         self.name = name
+        # Its spans' consumer group: the service, or `edge` for every edge's reply queue (a
+        # span name must not carry a per-process id).
+        self._group = group or name
         self._decode = decode
         self._handle = handle
         self._dead = dead
@@ -67,7 +72,10 @@ class Runner(Generic[M]):
         self._in_flight += 1
         self._idle.clear()
         try:
-            outcome = await self._process(message)
+            if tracing.tracer is None:
+                outcome = await self._process(message)
+            else:
+                outcome = await self._traced(message)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
@@ -84,6 +92,21 @@ class Runner(Generic[M]):
         except TimeoutError:
             return False
         return True
+
+    async def _traced(self, message: AbstractIncomingMessage) -> Outcome:
+        """`_process` in a span continuing the trace the message's headers carry; the
+        handler's task, started inside, inherits it."""
+        with tracing.consuming(
+            self._group,
+            self.name,
+            message.headers,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            message_id=message.message_id,
+        ) as span:
+            outcome = await self._process(message)
+            span.set_attribute("dtmf.outcome", outcome.value)
+            return outcome
 
     async def _process(self, message: AbstractIncomingMessage) -> Outcome:
         try:

@@ -23,7 +23,15 @@ from pydantic import BaseModel
 from contracts import KEYS, parse_event, parse_reply
 from contracts.control import ServiceAnnouncement, parse_announcement
 from contracts.events import CallEnded, CallStarted, GatheredInput, KeyPress
-from contracts.replies import Gather, Hangup, Reply, Say, SetInstructions, Transfer
+from contracts.replies import (
+    Gather,
+    Hangup,
+    Reply,
+    Say,
+    SendDigits,
+    SetInstructions,
+    Transfer,
+)
 from contracts.schemas import SCHEMA_DIR
 from tests.unit.schema_strategy import from_schema, json_values
 
@@ -135,6 +143,12 @@ actions = st.one_of(
     st.builds(Transfer, to=text),
     st.builds(Hangup, reason=text),
     gathers(),
+    st.builds(
+        SendDigits,
+        digits=st.text(alphabet="0123456789*#ABCDw", min_size=1, max_size=64),
+        tone_ms=st.integers(40, 1000),
+        gap_ms=st.integers(40, 1000),
+    ),
 )
 replies = st.builds(
     Reply,

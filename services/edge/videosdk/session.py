@@ -7,6 +7,8 @@ from typing import Any
 
 from videosdk.agents import AgentSession
 
+from services.edge.videosdk.digits import play_digits
+
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +37,17 @@ class VideoSDKCallSession:
             # The setter also appends a system message to the chat context, which is what
             # makes the LLM follow the new persona from its next turn on.
             agent.instructions = instructions
+
+    async def send_digits(self, digits: str, *, tone_ms: int, gap_ms: int) -> None:
+        # The tones go out on the agent's audio track (see videosdk.digits): none before the
+        # pipeline has started, or once the session is closed.
+        track = getattr(self.session.pipeline, "audio_track", None)
+        if self._agent("send_digits") is None:
+            return
+        if track is None:
+            log.warning("send_digits dropped: the pipeline has no audio output track")
+            return
+        await play_digits(track, digits, tone_ms=tone_ms, gap_ms=gap_ms)
 
     async def transfer(self, to: str) -> None:
         await self.session.call_transfer(to)
