@@ -10,6 +10,7 @@ queues and alert rules. A missing tool fails the test with how to install it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -59,10 +60,12 @@ K8S = DEPLOY / "k8s"
 OVERLAYS = ("dev", "prod")
 CRDS = K8S / "crds"
 ALERTS = DEPLOY / "monitoring" / "alerts.yml"
+PROMETHEUS_CONFIG = DEPLOY / "monitoring" / "prometheus.yml"
 SETTINGS_ENV = K8S / "base" / "settings.env"
 # The measured constants of the edge pod's memory formula (and its scale-out fraction).
 EDGE_SIZING = K8S / "edge-sizing.yaml"
 EDGE_MANIFEST = K8S / "base" / "edge.yaml"
+RULE_RENDERER = K8S / "render_prometheusrule.py"
 # The oldest and the newest Kubernetes minor the manifests are validated against.
 K8S_VERSIONS = ("1.29", "1.35")
 
@@ -672,12 +675,25 @@ def test_prometheus_scrapes_the_jobs_the_alerts_use(docs: tuple[dict[str, Any], 
     assert alert_jobs == jobs == {"dtmf-bus", "rabbitmq"}
 
 
+@cache
+def rule_renderer() -> Any:
+    """deploy/k8s/render_prometheusrule.py, loaded as a module (it is a script, no package)."""
+    spec = importlib.util.spec_from_file_location("render_prometheusrule", RULE_RENDERER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_prometheusrule_is_the_alerts_file(docs: tuple[dict[str, Any], ...]) -> None:
+    """The overlay's rules are alerts.yml's, each scoped to the overlay's namespace."""
     assert ALERTS.exists(), f"{ALERTS.relative_to(REPO)} is missing: the rules come from it"
     groups = yaml.safe_load(ALERTS.read_text())["groups"]
-    assert one(docs, "PrometheusRule")["spec"]["groups"] == groups
-    script = K8S / "render_prometheusrule.py"
-    result = _run([sys.executable, str(script), "--check"])
+    namespace = one(docs, "Namespace")["metadata"]["name"]
+    rule = one(docs, "PrometheusRule")
+    assert rule["metadata"]["namespace"] == namespace
+    assert rule["spec"]["groups"] == rule_renderer().scoped_groups(groups, namespace)
+    result = _run([sys.executable, str(RULE_RENDERER), "--check"])
     assert result.returncode == 0, result.stderr
 
 
@@ -767,6 +783,63 @@ def test_compose_runs_every_service_with_the_same_settings(tmp_path: Path) -> No
         assert {k: env[k] for k in defaults} == defaults, f"{name} differs from settings.env"
         Settings.from_env(env)
     assert "VIDEOSDK_AUTH_TOKEN" in services[EDGE]["environment"]
+
+
+def compose_services(tmp_path: Path) -> dict[str, Any]:
+    clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # the file's own defaults
+    result = _run(
+        [docker_compose(), "--file", str(REPO / "compose.yaml"), "config"], env=clean, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    services: dict[str, Any] = yaml.safe_load(result.stdout)["services"]
+    return services
+
+
+def dtmf_scrape_job() -> dict[str, Any]:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "dtmf-bus"]
+    found: dict[str, Any] = job
+    return found
+
+
+def scrape_hosts(job: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The host names the job scrapes on port 8000: listed ones, and ones found by DNS."""
+    listed = {t for group in job.get("static_configs", []) for t in group["targets"]}
+    assert all(t.endswith(":8000") for t in listed), listed
+    found = set()
+    for dns in job.get("dns_sd_configs", []):
+        assert dns["port"] == 8000 and dns.get("type", "SRV") == "A", dns
+        found |= set(dns["names"])
+    return {t.removesuffix(":8000") for t in listed}, found
+
+
+def test_every_service_has_a_scrape_target(tmp_path: Path) -> None:
+    """prometheus.yml scrapes every service under services/ and the edge, by their compose
+    names; the compose Prometheus runs with that file."""
+    listed, found = scrape_hosts(dtmf_scrape_job())
+    missing = set(expected_args()) - listed - found
+    assert not missing, f"no scrape target in {PROMETHEUS_CONFIG.relative_to(REPO)}: {missing}"
+    services = compose_services(tmp_path)
+    assert listed | found <= set(services), "a scrape target that compose does not run"
+    prometheus = services["prometheus"]
+    # docker-compose prints a bind mount as "source:target:mode"
+    mounts = dict(str(v).split(":")[:2] for v in prometheus["volumes"])
+    target = mounts.get(str(PROMETHEUS_CONFIG.parent))
+    assert target, "compose's Prometheus does not mount deploy/monitoring"
+    assert f"--config.file={target}/{PROMETHEUS_CONFIG.name}" in prometheus["command"]
+
+
+def test_a_default_compose_run_has_no_target_that_is_not_running(tmp_path: Path) -> None:
+    """Listed targets are services a plain `docker compose up` starts, so a listed target that
+    is down is a real outage (DtmfServiceDown); services behind a profile (the edge, the
+    keypad) are found by DNS while they run and are no target otherwise."""
+    services = compose_services(tmp_path)
+    listed, found = scrape_hosts(dtmf_scrape_job())
+    for name in listed:
+        assert not services[name].get("profiles"), f"{name} is listed but runs only on demand"
+    for name in found:
+        assert services[name].get("profiles"), f"{name} always runs: list it instead"
+    assert EDGE in found
 
 
 # ------------------------------------------------------------------ queue expiry policy

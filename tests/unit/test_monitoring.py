@@ -3,7 +3,8 @@
 promtool (Debian package `prometheus`) checks the rule file and config and runs the rule unit
 tests in deploy/monitoring/alerts.test.yml. The rest checks that the alerts and the dashboard
 only use the metric names the services expose (METRICS below, the contract another test holds
-the code to) and no per-call label.
+the code to) and no per-call label, that they keep namespaces apart in a Prometheus shared by
+several environments, and that every alert links to its section of docs/runbooks.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ALERTS = MONITORING / "alerts.yml"
 ALERT_TESTS = MONITORING / "alerts.test.yml"
 PROMETHEUS_CONFIG = MONITORING / "prometheus.yml"
 DASHBOARD = MONITORING / "grafana-dashboard.json"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 
 # The dtmf-bus metrics: name -> (type, labels the service sets). Target labels (job, instance,
 # pod, ...) come on top; histograms also have le on _bucket. Keep in step with the code.
@@ -47,16 +49,33 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "dtmf_replies_undeliverable_total": ("counter", frozenset({"service"})),
     "dtmf_transfers_refused_total": ("counter", frozenset({"service"})),
 }
-# From RabbitMQ's rabbitmq_prometheus plugin (per-object endpoint).
-RABBITMQ_METRICS = frozenset(
-    {"rabbitmq_queue_messages_ready", "rabbitmq_queue_messages_unacked", "rabbitmq_queue_consumers"}
-)
+# From RabbitMQ's rabbitmq_prometheus plugin, /metrics/per-object: name -> labels it sets
+# (deps/rabbitmq_prometheus/metrics.md and its collectors in rabbitmq-server). Target labels
+# come on top. Versions: alarms since 3.10, global counters since 3.9, queue_info since 4.2.
+RABBITMQ_METRICS: dict[str, frozenset[str]] = {
+    "rabbitmq_queue_messages_ready": frozenset({"vhost", "queue"}),
+    "rabbitmq_queue_messages_unacked": frozenset({"vhost", "queue"}),
+    "rabbitmq_queue_consumers": frozenset({"vhost", "queue"}),
+    "rabbitmq_queue_info": frozenset({"vhost", "queue", "queue_type", "membership"}),
+    "rabbitmq_alarms_memory_used_watermark": frozenset(),
+    "rabbitmq_alarms_free_disk_space_watermark": frozenset(),
+    "rabbitmq_process_open_fds": frozenset(),
+    "rabbitmq_process_max_fds": frozenset(),
+    "rabbitmq_global_messages_unroutable_dropped_total": frozenset({"protocol"}),
+    "rabbitmq_global_messages_unroutable_returned_total": frozenset({"protocol"}),
+}
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod"})
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 METRIC_NAME = re.compile(r"\bdtmf_[a-z0-9_]+")
+RABBITMQ_NAME = re.compile(r"\brabbitmq_[a-z0-9_]+")
 # A selector's label matchers: name{label op "value", ...}
 SELECTOR = re.compile(r"\b(dtmf_[a-z0-9_]+)\s*\{([^}]*)\}")
+RABBITMQ_SELECTOR = re.compile(r"\b(rabbitmq_[a-z0-9_]+)\s*\{([^}]*)\}")
+# Every series selector in a query: a name (or none) and its braces, or a bare name.
+ANY_SELECTOR = re.compile(r"\b((?:dtmf|rabbitmq)_[a-z0-9_]+|up)\b\s*(\{[^}]*\})?")
+# by (...), without (...), on (...) and the labels they list
+GROUPING = re.compile(r"\b(by|without|on)\s*\(([^)]*)\)")
 MATCHER_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 CALL_ID = re.compile(r"call[_\-. ]?id", re.IGNORECASE)
 
@@ -69,6 +88,9 @@ GRAFANA_VARIABLES = {
     "$service": ".+",
     "${queue}": "dtmf[.].+",
     "$queue": "dtmf[.].+",
+    "$namespace": ".*",
+    "$broker_job": ".+",
+    "$job": ".+",
 }
 
 PROMTOOL_MISSING = (
@@ -237,6 +259,13 @@ EXPECTED_ALERTS = {
     "DtmfBrokerUnreachable",
     "DtmfReplyTimeoutsRising",
     "DtmfTransferRefused",
+    # the broker, on the metrics of its rabbitmq_prometheus plugin
+    "DtmfBrokerMemoryAlarm",
+    "DtmfBrokerDiskAlarm",
+    "DtmfBrokerFileDescriptorsLow",
+    "DtmfQuorumQueueNoLeader",
+    "DtmfBrokerMajorityDown",
+    "DtmfBrokerUnroutableDropped",
 }
 
 
@@ -251,8 +280,37 @@ def test_every_alert_has_for_severity_and_annotations(rule: dict[str, Any]) -> N
     assert rule.get("for"), "an alert needs `for:` so a single scrape cannot page"
     assert rule.get("labels", {}).get("severity") in {"critical", "warning"}
     annotations = rule.get("annotations", {})
-    for key in ("summary", "description", "runbook"):
+    for key in ("summary", "description", "runbook_url"):
         assert str(annotations.get(key, "")).strip(), f"missing annotation {key}"
+    assert "runbook" not in annotations, "the runbook is docs/runbooks.md: link it (runbook_url)"
+
+
+def runbook_anchors() -> set[str]:
+    """The anchors GitHub gives docs/runbooks.md's headings (lower case, no punctuation)."""
+    headings = re.findall(r"^#{1,6} (.+)$", RUNBOOKS.read_text(encoding="utf-8"), re.M)
+    return {re.sub(r"[^a-z0-9 _-]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_runbook_url_opens_the_alert_s_section_of_the_runbook() -> None:
+    anchors = runbook_anchors()
+    bases = set()
+    for rule in alert_rules():
+        url = rule["annotations"]["runbook_url"]
+        base, _, anchor = url.partition("#")
+        assert base.startswith("https://") and base.endswith("/docs/runbooks.md"), url
+        bases.add(base)
+        assert anchor == rule["alert"].lower(), f"{url}: not the section of {rule['alert']}"
+        assert anchor in anchors, f"docs/runbooks.md has no section {rule['alert']}"
+    assert len(bases) == 1, f"one runbook, one address: {bases}"
+
+
+def test_every_runbook_section_says_what_it_means_what_to_check_what_to_do() -> None:
+    text = RUNBOOKS.read_text(encoding="utf-8")
+    for name in sorted({rule["alert"] for rule in alert_rules()}):
+        section = re.search(rf"^## {name}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+        assert section, f"docs/runbooks.md: no `## {name}` section"
+        for part in ("Means", "Check", "Do"):
+            assert re.search(rf"^\*\*{part}\*\*", section.group(1), re.M), f"{name}: no {part}"
 
 
 def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
@@ -354,3 +412,123 @@ def test_no_query_uses_a_call_id_label(name: str) -> None:
 def test_no_metric_has_a_call_id_label() -> None:
     for metric, (_, labels) in METRICS.items():
         assert not any(CALL_ID.search(label) for label in labels), metric
+
+
+def test_only_known_rabbitmq_metrics_are_queried() -> None:
+    for where, expr in rule_exprs() + dashboard_exprs():
+        unknown = sorted(set(RABBITMQ_NAME.findall(expr)) - set(RABBITMQ_METRICS))
+        assert not unknown, f"{where} reads metrics rabbitmq_prometheus does not export: {unknown}"
+
+
+def test_rabbitmq_label_matchers_use_only_labels_the_plugin_sets() -> None:
+    for _, expr in rule_exprs() + dashboard_exprs():
+        for metric, matchers in RABBITMQ_SELECTOR.findall(expr):
+            allowed = RABBITMQ_METRICS[metric] | TARGET_LABELS
+            used = set(MATCHER_LABEL.findall(matchers))
+            assert used <= allowed, f"{metric}{{{matchers}}}: unknown labels {used - allowed}"
+
+
+# ------------------------------------------------------- one Prometheus, several namespaces
+
+
+@pytest.mark.parametrize(("where", "expr"), rule_exprs(), ids=lambda v: str(v)[:40])
+def test_rule_aggregations_keep_namespace_and_job(where: str, expr: str) -> None:
+    """`by`/`on` list namespace and job; `without` never drops them: an aggregation that
+    merged two environments would let one's healthy series hide the other's outage."""
+    for keyword, labels in GROUPING.findall(expr):
+        listed = {label.strip() for label in labels.split(",") if label.strip()}
+        if keyword == "without":
+            assert not listed & {"namespace", "job"}, f"{where}: {keyword} ({labels})"
+        elif listed or keyword == "by":  # `on ()` matches any series: only for vectors
+            assert {"namespace", "job"} <= listed, f"{where}: {keyword} ({labels})"
+    # sum(...) with no by/without clause before it merges every namespace
+    assert not re.search(r"\b(sum|min|max|avg|count|group)\s*\(", expr), f"{where}: {expr}"
+
+
+# ---------------------------------------------------------------------- the dashboard
+
+
+def variables() -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in load_dashboard()["templating"]["list"]}
+
+
+def test_dashboard_has_datasource_namespace_job_and_tempo_variables() -> None:
+    found = variables()
+    assert found["DS_PROMETHEUS"]["type"] == "datasource"
+    assert found["tempo"]["type"] == "datasource" and found["tempo"]["query"] == "tempo"
+    for name in ("namespace", "job", "broker_job"):
+        variable = found[name]
+        assert variable["type"] == "query" and variable["includeAll"], name
+        assert variable["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+        assert f", {'job' if name != 'namespace' else 'namespace'})" in variable["definition"]
+    # "All" namespaces also matches series without one (a compose run has no namespace)
+    assert found["namespace"]["allValue"] == ".*"
+    for name in ("job", "broker_job", "service", "queue"):
+        assert 'namespace=~"$namespace"' in found[name]["definition"], name
+
+
+@pytest.mark.parametrize(("where", "expr"), dashboard_exprs(), ids=lambda v: str(v)[:50])
+def test_every_dashboard_query_is_filtered_by_namespace_and_job(where: str, expr: str) -> None:
+    selectors = ANY_SELECTOR.findall(expr)
+    assert selectors or expr.startswith("ALERTS"), where
+    for name, braces in selectors:
+        job = "$broker_job" if name.startswith("rabbitmq_") else "$job"
+        if name == "up":
+            job = "$broker_job" if "$broker_job" in braces else "$job"
+        assert 'namespace=~"$namespace"' in braces, f"{where}: {name}{braces}"
+        assert f'job=~"{job}"' in braces, f"{where}: {name}{braces}"
+    if expr.startswith("ALERTS"):
+        assert 'namespace=~"$namespace"' in expr
+    for keyword, labels in GROUPING.findall(expr):
+        if keyword == "by":
+            assert "namespace" in labels, f"{where}: by ({labels}) merges namespaces"
+
+
+def recorded_from() -> dict[str, set[str]]:
+    """Recording rule -> the metric names its expression reads."""
+    groups = load_yaml(ALERTS)["groups"]
+    return {
+        rule["record"]: set(re.findall(r"\b(?:dtmf|rabbitmq)_[a-z0-9_]+", rule["expr"]))
+        for group in groups
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def signals(expr: str) -> set[str]:
+    """The series an expression reads, recording rules replaced by what they read."""
+    names = set(re.findall(r"\b(?:dtmf|rabbitmq)_[a-z0-9_]+|\bup\b", expr))
+    for record, source in recorded_from().items():
+        if record in expr:
+            names |= source
+    return names
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']}")
+def test_every_alert_s_signal_has_a_panel(rule: dict[str, Any]) -> None:
+    """What an alert fired on can be seen on the dashboard: every series it reads is queried
+    by a panel (broker `up` by the broker job, service `up` by the dtmf-bus job)."""
+    panel_text = " ".join(expr for where, expr in dashboard_exprs() if where.startswith("panel"))
+    for name in signals(str(rule["expr"])):
+        if name == "up":
+            job = "$broker_job" if 'job="rabbitmq"' in str(rule["expr"]) else "$job"
+            assert f'up{{namespace=~"$namespace", job=~"{job}"}}' in panel_text, rule["alert"]
+        else:
+            assert re.search(rf"\b{name}\b", panel_text), f"{rule['alert']}: no panel for {name}"
+
+
+def test_latency_panel_links_its_exemplars_to_the_trace() -> None:
+    [panel] = [p for p in data_panels() if p["title"].startswith("Press-to-reply latency p50")]
+    exemplars = [t for t in panel["targets"] if t.get("exemplar")]
+    assert exemplars and "dtmf_press_to_reply_seconds_bucket" in exemplars[0]["expr"]
+    links = [
+        link
+        for override in panel["fieldConfig"]["overrides"]
+        if override["matcher"] == {"id": "byName", "options": "trace_id"}
+        for prop in override["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+    ]
+    assert links, "no link on the exemplars' trace_id"
+    assert links[0]["internal"]["datasourceUid"] == "${tempo}"
+    assert links[0]["internal"]["query"]["query"] == "${__value.raw}"

@@ -43,6 +43,7 @@ IGNORED = shutil.ignore_patterns(
 DEPLOY_CHECKS = "not checkov"
 STAR_HASH = "concierge"  # the second service, on * and #
 KUSTOMIZATION = "deploy/k8s/base/kustomization.yaml"
+PROMETHEUS_CONFIG = "deploy/monitoring/prometheus.yml"
 
 
 def copy_repo(dest: Path) -> Path:
@@ -95,7 +96,8 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Scaffolded:
     copy = copy_repo(tmp_path_factory.mktemp("repo"))
     # A real services/billing may exist: then the copy gets another service on 3.
     name = "loyalty" if (copy / "services" / "billing").exists() else "billing"
-    before = {path: (copy / path).read_text() for path in (KUSTOMIZATION, "compose.yaml")}
+    edited = (KUSTOMIZATION, "compose.yaml", PROMETHEUS_CONFIG)
+    before = {path: (copy / path).read_text() for path in edited}
     written = {
         name: scaffold(root=copy, name=name, keys=["3"]),
         STAR_HASH: scaffold(root=copy, name=STAR_HASH, keys=["*", "#"]),
@@ -121,6 +123,7 @@ def test_writes_the_service_its_test_and_its_deployment(scaffolded: Scaffolded) 
             f"deploy/k8s/base/{name}.yaml",
             "deploy/k8s/base/kustomization.yaml",
             "compose.yaml",
+            "deploy/monitoring/prometheus.yml",
             "deploy/k8s/base/broker-users.yaml",
         ]
     service = (scaffolded.copy / "services" / STAR_HASH / "service.py").read_text()
@@ -141,6 +144,7 @@ def test_deployment_checks_pass_with_the_new_services(scaffolded: Scaffolded) ->
     result = pytest_in(scaffolded.copy, "-v", "tests/unit/test_deploy.py", "-k", DEPLOY_CHECKS)
     assert result.returncode == 0, result.stdout + result.stderr
     for check in (  # the checks that every service has its manifests ran, and passed
+        "test_every_service_has_a_scrape_target",
         "test_every_service_has_a_deployment_running_it[dev]",
         "test_every_service_has_a_deployment_running_it[prod]",
         "test_no_scaler_targets_a_single_active_consumer_queue[prod]",
@@ -190,6 +194,17 @@ def test_kustomization_and_compose_only_gain_lines(scaffolded: Scaffolded) -> No
     assert compose == expected
 
 
+def test_prometheus_scrapes_the_new_services_as_it_scrapes_sales(scaffolded: Scaffolded) -> None:
+    """compose's Prometheus gets a target per new service, next to sales' (and nothing else
+    changes); the copy's deployment checks then find every service scraped."""
+    added = added_lines(scaffolded, PROMETHEUS_CONFIG)
+    assert added == [f"          - {name}:8000" for name in scaffolded.written]
+    config = yaml.safe_load((scaffolded.copy / PROMETHEUS_CONFIG).read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "dtmf-bus"]
+    [targets] = [group["targets"] for group in job["static_configs"]]
+    assert {"sales:8000", *(f"{name}:8000" for name in scaffolded.written)} <= set(targets)
+
+
 def added_lines(scaffolded: Scaffolded, path: str) -> list[str]:
     """The lines the scaffold added to a file; fails on any removed or changed."""
     before = scaffolded.before[path].splitlines()
@@ -224,6 +239,7 @@ def test_running_twice_fails_and_changes_nothing(scaffolded: Scaffolded) -> None
         ("runtime", "reserved"),
         ("edge", "reserved"),
         ("keypad", "reserved"),  # a compose service that is no consumer service
+        ("prometheus", "reserved"),
         ("sales", "reserved"),
         ("rabbitmq", "reserved"),
         ("class", "reserved"),

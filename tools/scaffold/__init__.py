@@ -3,7 +3,8 @@
 Writes the service (services/<name>/, from the files in templates/), a unit test that
 passes as generated (tests/unit/test_<name>_service.py) and its deployment:
 deploy/k8s/base/<name>.yaml, rendered from the sales service's manifests as they are now,
-listed in the base kustomization, and a compose.yaml service declared like sales. A
+listed in the base kustomization, a compose.yaml service declared like sales, and its
+scrape target in deploy/monitoring/prometheus.yml. A
 scaffolded service is interactive, like sales: its queue has a single active consumer, so
 it runs as a fixed pair (active + standby) with no autoscaler. Everything is rendered and
 checked before anything is written: a bad name, a bad key or an existing service changes

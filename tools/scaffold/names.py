@@ -13,7 +13,9 @@ TEMPLATE_SERVICE = "sales"
 # Names that are taken: the kit's packages under services/ that are no consumer service, the
 # template, and compose services that are no consumer service. The operator tools live in
 # tools/, so their names are free for services.
-RESERVED = frozenset({"runtime", "edge"} | {TEMPLATE_SERVICE} | {"rabbitmq", "keypad"})
+RESERVED = frozenset(
+    {"runtime", "edge"} | {TEMPLATE_SERVICE} | {"rabbitmq", "keypad", "prometheus"}
+)
 # A Python package name that is also a valid Kubernetes object name (RFC 1035 label):
 # no underscores, which Kubernetes refuses in names, and no hyphens, which Python refuses.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*")

@@ -27,6 +27,7 @@ from tools.scaffold.names import (
     normalize_keys,
     parse_keys,
 )
+from tools.scaffold.scrape import add_scrape_target, listed_target
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ class Layout:
     @property
     def compose(self) -> Path:
         return self.root / "compose.yaml"
+
+    @property
+    def prometheus(self) -> Path:
+        return self.root / "deploy" / "monitoring" / "prometheus.yml"
 
 
 # ------------------------------------------------------------------------ public API
@@ -165,6 +170,12 @@ def render(layout: Layout, keys: tuple[str, ...]) -> dict[Path, str]:
     if name not in compose_entries(compose).names:
         consumers = {p.parent.name for p in (layout.root / "services").glob("*/service.py")}
         plan[layout.compose] = add_compose_service(compose, name, after=consumers)
+    # Prometheus scrapes it in compose as it scrapes sales (on Kubernetes the ServiceMonitor
+    # selects every service by label: nothing to add there).
+    if layout.prometheus.exists():
+        prometheus = layout.prometheus.read_text()
+        if not listed_target(prometheus, name):
+            plan[layout.prometheus] = add_scrape_target(prometheus, name)
     return plan
 
 
