@@ -11,11 +11,18 @@
    - baseline: the same closed loop on a lean aio-pika request/reply pair (bench.baseline);
    - matched: that baseline on dtmf-bus's own topology and durability (not a target; it
      shows how much of the gap is the design and how much our code);
+   - faststream: the peer, the same design written the idiomatic FastStream way
+     (bench.faststream), in the closed loop: issue 18's target 4;
    - matched-open: the matched baseline at the open phase's load: the design's latency floor;
    - register: the edge pod as Kubernetes runs it, the SDK's worker with a job process per
      call (bench.register): call start time, memory per job process, broker memory per call;
    - scaling (--scaling): the open loop at 100, 1,000 and 5,000 calls;
-4. a table on stdout and a JSON file (default var/bench/result-<UTC timestamp>.json).
+   - inband: first, and without the broker (alone, `--phases inband`, it needs none): one
+     call's audio through the in-band DTMF detector, its CPU and tone-end-to-event latency
+     (bench.inband);
+4. a table on stdout and a JSON file (default var/bench/result-<UTC timestamp>.json); with
+   --profile, a py-spy flame graph of each Python process of the closed (or open) phase
+   beside it (result-<UTC timestamp>.<process>.svg).
 
 With --soak MINUTES (`make soak`), steps 3 and 4 are the soak run instead (bench.soak): the
 closed loop to measure saturation, then the open loop at half that rate for MINUTES with the
@@ -45,10 +52,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import report, soak
+from bench import inband, report, soak
 from bench.broker import BrokerError, PrivateVhost, broker_version, check_local, reachable
 from bench.errors import BenchError
-from bench.plan import DEFAULT_KEYS, SCALING_CALLS, plan
+from bench.phases import py_spy
+from bench.plan import DEFAULT_KEYS, PROFILED_KINDS, SCALING_CALLS, plan, profiled_phase
 from bench.register.report import render_register
 from bench.run import run_bench
 from bench.system import SERVICES, service_list
@@ -76,9 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--phases",
-        default="open,closed,baseline,matched,matched-open,register",
-        help="comma-separated phases to run, in this order: open, closed, baseline, matched, "
-        "matched-open, register",
+        default="inband,open,closed,baseline,matched,faststream,matched-open,register",
+        help="comma-separated phases to run, in this order: inband (no broker), open, closed, "
+        "baseline, matched, faststream, matched-open, register",
+    )
+    p.add_argument(
+        "--profile",
+        nargs="?",
+        const="closed",
+        default=None,
+        choices=PROFILED_KINDS,
+        metavar="PHASE",
+        help="py-spy flame graphs (SVG) of every Python process of a phase of the system: "
+        "closed (saturation; the default) or open, written next to the result JSON. The "
+        "samplers' CPU shows as 'not ours': compare figures of unprofiled runs",
     )
     p.add_argument(
         "--register-calls",
@@ -86,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=50,
         help="register phase: calls started at once on one edge pod (DTMF_EDGE_MAX_CALLS, "
         "whose default is 50)",
+    )
+    p.add_argument(
+        "--inband-audio",
+        type=float,
+        default=inband.AUDIO_S,
+        help=f"inband phase: seconds of caller audio ({inband.AUDIO_S:.0f}; a press every "
+        f"{inband.PRESS_EVERY_S:.0f} s)",
     )
     p.add_argument("--calls", type=int, default=1000, help="open loop: concurrent calls")
     p.add_argument(
@@ -198,19 +224,26 @@ def main(argv: list[str] | None = None) -> int:
     report_progress()
     base_url = os.environ.get("AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/"
     try:
-        plan(args)
+        if profiled_phase(args, plan(args)) and py_spy() is None:
+            raise BenchError("--profile needs py-spy: pip install py-spy")
         if args.soak is not None:
             soak.check(args)
         host, port = check_local(base_url)
     except (BenchError, BrokerError) as error:
         log.error("%s", error)
         return 2
+    detector = _inband(args)
+    if detector is not None and not plan(args):  # nothing else asked for: no broker needed
+        sys.stdout.write(inband.render(detector))
+        return 2 if args.check_targets and not inband_met(detector) else 0
     if not reachable(host, port):
         log.error("no broker at %s:%s: start one with `make broker`", host, port)
         return 2
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     kind = "result" if args.soak is None else "soak"
     out = Path(args.out) if args.out else Path("var/bench") / f"{kind}-{stamp}.json"
+    # The flame graphs go next to the JSON: <its name without .json>.<process>.svg
+    args.profile_base = str(out.with_suffix("")) if args.profile else None
     run_dir = Path("var/bench") / f"run-{stamp}-{os.getpid()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
@@ -219,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         with vhost as url:
             runner = run_bench if args.soak is None else soak.run_soak
             measured = asyncio.run(runner(args, url=url, run_dir=run_dir, port=port))
+        measured["inband"] = detector
     except (BenchError, BrokerError, TimeoutError) as error:
         log.error("failed: %s", error)
         log.error("logs kept in %s", run_dir)
@@ -249,6 +283,8 @@ def _report(
         write(doc, out, report.render_soak(doc))
         return soak.exit_code(doc)
     summary = summarize(measured["phases"], measured["scaling"])
+    if measured.get("inband") is not None:
+        summary["targets"].update(inband.targets(measured["inband"]))
     doc = {
         **header,
         "phases": measured["phases"],
@@ -257,10 +293,13 @@ def _report(
         "services_stopped_cleanly": all(c == 0 for c in measured["service_exit_codes"].values()),
         "summary": summary,
         "register": measured["register"],
+        "inband": measured.get("inband"),
     }
     text = report.render(doc)
     if doc["register"] is not None:
         text += render_register(doc["register"])
+    if doc["inband"] is not None:
+        text += inband.render(doc["inband"])
     write(doc, out, text)
     if measured["failures"]:
         return 2
@@ -269,6 +308,19 @@ def _report(
     if args.check_targets and not targets_met(summary):
         return 2
     return 0
+
+
+def _inband(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The inband phase's figures, if asked for: measured first, on a machine not yet busy
+    with the services and load generators of the other phases."""
+    if "inband" not in [p.strip() for p in args.phases.split(",")] or args.soak is not None:
+        return None
+    log.info("phase inband: one call's audio through the in-band DTMF detector")
+    return inband.measure(args.inband_audio)
+
+
+def inband_met(result: dict[str, Any]) -> bool:
+    return all(t["met"] for t in inband.targets(result).values())
 
 
 def write(doc: dict[str, Any], out: Path, text: str) -> None:

@@ -7,11 +7,16 @@
 - matched:  the design with no application code: dtmf-bus's topology and durability and
             a process mirroring each service (bench.matched): what is left between it and
             the system is our code;
+- faststream: the peer: the same design written the idiomatic FastStream way
+            (bench.faststream), in the closed loop of `matched` (issue 18, target 4);
 - matched-open: the matched baseline in the open loop of `open` (same calls, same pace):
             the latency floor of the design at that load;
 - register: the edge pod as Kubernetes runs it (the SDK's worker, a job process per call),
             `--register-calls` calls started at once (bench.register);
 - scaling (--scaling): the open loop at several sizes, last.
+
+`inband` (bench.inband, in-band DTMF detection's cost per call) needs no broker: bench.cli
+runs it first, on a machine not yet busy with the others, and it plans no `Phase`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,18 @@ from dataclasses import dataclass
 
 from bench.errors import BenchError
 
-PHASE_KINDS = ("open", "closed", "baseline", "matched", "matched-open", "register")
+PHASE_KINDS = (
+    "inband",
+    "open",
+    "closed",
+    "baseline",
+    "matched",
+    "faststream",
+    "matched-open",
+    "register",
+)
+# The phases --profile may sample: the system's own (py-spy flame graphs of its processes).
+PROFILED_KINDS = ("closed", "open")
 SCALING_CALLS = (100, 1000, 5000)
 DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu's fallback
 
@@ -61,6 +77,10 @@ def plan(args: argparse.Namespace) -> list[Phase]:
     if "matched" in wanted:
         duration = args.baseline_duration or args.closed_duration
         phases.append(Phase("baseline-matched", "baseline", args.concurrency, duration, "matched"))
+    if "faststream" in wanted:
+        # A baseline too (bench.aggregate leaves the system's idle services out of it).
+        duration = args.baseline_duration or args.closed_duration
+        phases.append(Phase("faststream", "baseline", args.concurrency, duration, "faststream"))
     if "matched-open" in wanted:
         phases.append(
             Phase(
@@ -78,3 +98,15 @@ def plan(args: argparse.Namespace) -> list[Phase]:
     for n in sorted(scaling):
         phases.append(Phase(f"open-{n}", "open", n, scaling_duration, open_loop=True))
     return phases
+
+
+def profiled_phase(args: argparse.Namespace, phases: list[Phase]) -> str | None:
+    """The phase --profile samples, if any; refused when the run does not have it."""
+    wanted: str | None = getattr(args, "profile", None)
+    if wanted is None:
+        return None
+    if getattr(args, "soak", None) is not None:
+        raise BenchError("--profile samples a phase of `python -m bench`, not a soak")
+    if wanted not in [p.name for p in phases]:
+        raise BenchError(f"--profile {wanted}: the run has no phase {wanted} (see --phases)")
+    return wanted

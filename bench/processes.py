@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,21 @@ class Processes:
         p = Proc(name, proc, log_path)
         self._procs.append(p)
         return p
+
+    async def start_ready(self, spawns: Iterable[Callable[[], Awaitable[Proc]]]) -> list[Proc]:
+        """Start each process, wait until each says it is ready, then measure it; if any
+        fails, stop those already started."""
+        started: list[Proc] = []
+        try:
+            for spawn in spawns:
+                started.append(await spawn())
+            for p in started:
+                await p.next_event("ready", timeout=60)
+                self.meter.track(p.name, p.proc.pid)
+        except BaseException:
+            await self.stop(started, timeout=5)
+            raise
+        return started
 
     async def stop(
         self, procs: Sequence[Proc], *, timeout: float = 15.0, grace: float = 0.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench.faststream import compare
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
@@ -189,6 +191,8 @@ def render(doc: dict[str, Any]) -> str:
                 srows,
             )
         )
+
+    out.append(compare.render(doc["phases"], table))
 
     s = doc["summary"]
     out.append("\nsummary\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.faststream import compare
+
 # Targets from issue #7, on a 2-core machine.
 TARGET_RATIO = 0.9
 TARGET_P99_MS = 10.0
@@ -60,8 +62,12 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
             "measured": p99,
             "met": p99 is not None and p99 < TARGET_P99_MS,
         }
+    # Issue 18, target 4: ahead of the peer (the faststream phase), in the same run.
+    peer = compare.summary(phases)
+    targets.update(peer.pop("targets", {}))
     targets["lost_presses"] = {"target": "0", "measured": lost + errors, "met": lost + errors == 0}
     return {
+        **peer,
         "saturation_replies_per_s": closed["replies_per_s"] if closed else None,
         "baseline_replies_per_s": baseline["replies_per_s"] if baseline else None,
         "ratio_to_baseline": ratio,
