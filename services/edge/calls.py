@@ -41,14 +41,15 @@ class DigitSender(Protocol):
         """Play the tones (`w`: a pause) and return once the caller's side has heard them."""
 
 
-def send_digits_refusal(call: Call) -> str | None:
-    """Why a `SendDigits` can't play on this call now, or None if it can."""
+def send_digits_refusal(call: Call) -> tuple[str, str] | None:
+    """Why a `SendDigits` can't play on this call now, as a metric label and words for the
+    log, or None if it can."""
     if call.gather is not None:
         # The caller is keying in: tones now would talk over the input, and any echo of
         # them could be collected as the caller's own presses.
-        return f"the call is collecting input {call.gather.spec.name!r}"
+        return "collecting_input", f"the call is collecting input {call.gather.spec.name!r}"
     if not isinstance(call.session, DigitSender):
-        return f"a {call.source} call session plays no tones"
+        return "no_audio", f"a {call.source} call session plays no tones"
     return None
 
 

@@ -361,12 +361,14 @@ class Edge:
         The digits are never logged: they can be a PIN typed into a bank's menu."""
         refusal = send_digits_refusal(call)
         if refusal is not None or not isinstance(call.session, DigitSender):
+            reason, why = refusal or ("no_audio", "")
+            self.metrics.actions_refused.labels("send_digits", reason).inc()
             log.warning(
                 "call %s: send_digits (%d characters) from service %r refused: %s",
                 call.call_id,
                 len(action.digits),
                 service,
-                refusal,
+                why,
             )
             return False
         await call.session.send_digits(action.digits, tone_ms=action.tone_ms, gap_ms=action.gap_ms)

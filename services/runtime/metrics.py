@@ -198,6 +198,13 @@ class Metrics:
         )
         # Not pinned (a plain prometheus_client.Counter): `service` here names the service
         # that asked for the transfer, not this process.
+        self.actions_refused = prometheus_client.Counter(
+            "dtmf_actions_refused_total",
+            "Reply actions the edge refused to carry out on a call, by action and reason "
+            "(send_digits: collecting_input, no_audio)",
+            ["action", "reason"],
+            registry=r,
+        )
         self.transfers_refused = prometheus_client.Counter(
             "dtmf_transfers_refused_total",
             "Transfers a reply asked for that DTMF_TRANSFER_ALLOW does not permit",
@@ -250,6 +257,7 @@ METRIC_NAMES = (
     "dtmf_unanswered_presses",
     "dtmf_replies_applied_total",
     "dtmf_transfers_refused_total",
+    "dtmf_actions_refused_total",
     "dtmf_messages_handled_total",
     "dtmf_handler_duration_seconds",
     "dtmf_replies_undeliverable_total",

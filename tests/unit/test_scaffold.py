@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,7 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Scaffolded:
     copy = copy_repo(tmp_path_factory.mktemp("repo"))
     # A real services/billing may exist: then the copy gets another service on 3.
     name = "loyalty" if (copy / "services" / "billing").exists() else "billing"
-    edited = (KUSTOMIZATION, "compose.yaml", PROMETHEUS_CONFIG)
+    edited = (KUSTOMIZATION, "compose.yaml", PROMETHEUS_CONFIG, "pyproject.toml")
     before = {path: (copy / path).read_text() for path in edited}
     written = {
         name: scaffold(root=copy, name=name, keys=["3"]),
@@ -124,6 +125,7 @@ def test_writes_the_service_its_test_and_its_deployment(scaffolded: Scaffolded) 
             "deploy/k8s/base/kustomization.yaml",
             "compose.yaml",
             "deploy/monitoring/prometheus.yml",
+            "pyproject.toml",
             "deploy/k8s/base/broker-users.yaml",
         ]
     service = (scaffolded.copy / "services" / STAR_HASH / "service.py").read_text()
@@ -203,6 +205,24 @@ def test_prometheus_scrapes_the_new_services_as_it_scrapes_sales(scaffolded: Sca
     [job] = [j for j in config["scrape_configs"] if j["job_name"] == "dtmf-bus"]
     [targets] = [group["targets"] for group in job["static_configs"]]
     assert {"sales:8000", *(f"{name}:8000" for name in scaffolded.written)} <= set(targets)
+
+
+def test_the_new_services_join_the_import_layers(scaffolded: Scaffolded) -> None:
+    """`make lint` keeps each new service apart from the others and its handler free of
+    aio-pika, as it does for sales: pyproject's contracts gain exactly those lines."""
+    added = added_lines(scaffolded, "pyproject.toml")
+    assert sorted(added) == sorted(
+        line
+        for name in scaffolded.written
+        for line in (f'    "services.{name}",', f'    "services.{name}.service",')
+    )
+    config = tomllib.loads((scaffolded.copy / "pyproject.toml").read_text())
+    contracts = {c["name"]: c for c in config["tool"]["importlinter"]["contracts"]}
+    [independent] = [c for c in contracts.values() if c["type"] == "independence"]
+    [pure] = [c for c in contracts.values() if "pure core" in c["name"]]
+    for name in scaffolded.written:
+        assert f"services.{name}" in independent["modules"]
+        assert f"services.{name}.service" in pure["source_modules"]
 
 
 def added_lines(scaffolded: Scaffolded, path: str) -> list[str]:

@@ -196,6 +196,8 @@ async def test_refused_while_the_caller_keys_in_input_and_the_rest_is_skipped(
     [record] = [r for r in caplog.records if "send_digits" in r.getMessage()]
     assert "refused" in record.getMessage() and "collecting input 'account'" in record.getMessage()
     assert "banking" in record.getMessage() and "9999" not in record.getMessage()
+    refused = edge.metrics.actions_refused.labels("send_digits", "collecting_input")
+    assert refused._value.get() == 1  # counted for the operator, by reason
 
 
 async def test_refused_after_a_gather_earlier_in_the_same_reply() -> None:

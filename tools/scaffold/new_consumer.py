@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
+from tools.scaffold.layers import add_to_layers, listed_in_layers
 from tools.scaffold.listings import (
     add_compose_service,
     add_resource,
@@ -70,6 +71,10 @@ class Layout:
     @property
     def prometheus(self) -> Path:
         return self.root / "deploy" / "monitoring" / "prometheus.yml"
+
+    @property
+    def pyproject(self) -> Path:
+        return self.root / "pyproject.toml"
 
 
 # ------------------------------------------------------------------------ public API
@@ -176,6 +181,11 @@ def render(layout: Layout, keys: tuple[str, ...]) -> dict[Path, str]:
         prometheus = layout.prometheus.read_text()
         if not listed_target(prometheus, name):
             plan[layout.prometheus] = add_scrape_target(prometheus, name)
+    # `make lint` keeps it apart from the other services and its handler free of aio-pika.
+    if layout.pyproject.exists():
+        pyproject = layout.pyproject.read_text()
+        if not listed_in_layers(pyproject, name):
+            plan[layout.pyproject] = add_to_layers(pyproject, name)
     return plan
 
 
