@@ -41,6 +41,10 @@ class DigitSender(Protocol):
         """Play the tones (`w`: a pause) and return once the caller's side has heard them."""
 
 
+# Why a `SendDigits` is refused, as `dtmf_actions_refused_total`'s reason label.
+SEND_DIGITS_REFUSALS = ("collecting_input", "no_audio")
+
+
 def send_digits_refusal(call: Call) -> tuple[str, str] | None:
     """Why a `SendDigits` can't play on this call now, as a metric label and words for the
     log, or None if it can."""

@@ -18,6 +18,7 @@ from contracts.base import new_id, utcnow
 from contracts.events import AnyEvent, CallEnded, CallStarted, GatheredInput, GatherEnd, KeyPress
 from contracts.replies import Gather, Hangup, Reply, Say, SendDigits, SetInstructions, Transfer
 from services.edge.calls import (
+    SEND_DIGITS_REFUSALS,
     Call,
     CallRegistry,
     CallSession,
@@ -91,6 +92,8 @@ class Edge:
         self._not_live = self.metrics.replies_applied.labels("call_not_live")
         self._duplicate = self.metrics.replies_applied.labels("duplicate")
         self._superseded = self.metrics.replies_applied.labels("superseded")
+        for reason in SEND_DIGITS_REFUSALS:  # zeros from the start, for rate() and alerts
+            self.metrics.actions_refused.labels("send_digits", reason)
 
     async def start_call(
         self,

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,18 +25,24 @@ def _free_port() -> int:
 
 
 class PrivateBroker:
-    def __init__(self, *, tls: TlsFiles | None = None) -> None:
-        """`tls`: also listen for amqps:// on `tls_port`, with this certificate and key."""
+    def __init__(self, *, tls: TlsFiles | None = None, plugins: Sequence[str] = ()) -> None:
+        """`tls`: also listen for amqps:// on `tls_port`, with this certificate and key.
+        `plugins`: enable these (none by default); with `rabbitmq_prometheus` the node serves
+        its metrics on `prometheus_port`, a free port of its own (never the shared 15692)."""
         self.node = f"dtmftest{uuid.uuid4().hex[:8]}@localhost"
         self.port = _free_port()
         self.dist_port = _free_port()
         self.tls_port = _free_port() if tls else None
+        self.plugins = tuple(plugins)
+        self.prometheus_port = _free_port() if "rabbitmq_prometheus" in self.plugins else None
         self.base = Path(tempfile.mkdtemp(prefix="dtmf-broker-"))
         (self.base / "rabbitmq.conf").write_text(
             f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
             + (self._tls_config(tls) if tls else "")
+            + (self._prometheus_config() if self.prometheus_port else "")
         )
-        (self.base / "enabled_plugins").write_text("[].\n")
+        # An Erlang term: the list of plugins to start (their dependencies come along).
+        (self.base / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
         for sub in ("mnesia", "log"):
             (self.base / sub).mkdir()
         # rabbitmq-server drops to the rabbitmq user when started as root.
@@ -65,6 +72,15 @@ class PrivateBroker:
             "ssl_options.verify = verify_none\n"
             "ssl_options.fail_if_no_peer_cert = false\n"
         )
+
+    @property
+    def prometheus_target(self) -> str:
+        """host:port of the node's rabbitmq_prometheus endpoint."""
+        assert self.prometheus_port is not None, "started without rabbitmq_prometheus"
+        return f"127.0.0.1:{self.prometheus_port}"
+
+    def _prometheus_config(self) -> str:
+        return f"prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {self.prometheus_port}\n"
 
     def _env(self) -> dict[str, str]:
         return {
@@ -103,7 +119,17 @@ class PrivateBroker:
         if waited.returncode != 0 or not self._answers():
             raise RuntimeError(
                 f"private broker {self.node} did not start: {waited.stderr.strip()}; "
-                f"logs in {self.base}/log"
+                + (
+                    f"with plugins {list(self.plugins)} (are they installed?); "
+                    if self.plugins
+                    else ""
+                )
+                + f"logs in {self.base}/log"
+            )
+        if self.prometheus_port is not None and not self._answers(self.prometheus_port):
+            raise RuntimeError(
+                f"private broker {self.node} serves no metrics on {self.prometheus_target}: "
+                f"is the rabbitmq_prometheus plugin installed? logs in {self.base}/log"
             )
 
     def stop(self) -> None:
@@ -115,9 +141,9 @@ class PrivateBroker:
             check=False,
         )
 
-    def _answers(self) -> bool:
+    def _answers(self, port: int | None = None) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            with socket.create_connection(("127.0.0.1", port or self.port), timeout=0.5):
                 return True
         except OSError:
             return False
