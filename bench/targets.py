@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import floor_targets
 from bench.faststream import compare
 
 # Targets from issue #7, on a 2-core machine.
@@ -62,6 +63,8 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
             "measured": p99,
             "met": p99 is not None and p99 < TARGET_P99_MS,
         }
+    # Issue 18, targets 1 and 2: against the design's floor, in the same run.
+    targets.update(floor_targets.targets(phases))
     # Issue 18, target 4: ahead of the peer (the faststream phase), in the same run.
     peer = compare.summary(phases)
     targets.update(peer.pop("targets", {}))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench import floor_targets
 from bench.cli import build_parser
 from bench.errors import BenchError
 from bench.faststream import compare
@@ -158,3 +159,26 @@ def test_profile_is_refused_for_a_phase_the_run_does_not_have() -> None:
     assert profiled_phase(args, plan(args)) == "closed"
     args = parser.parse_args(["--phases", "closed"])
     assert profiled_phase(args, plan(args)) is None
+
+
+def test_targets_1_and_2_judge_each_python_process_and_saturation_against_the_floor() -> None:
+    found = floor_targets.targets({"closed": SYSTEM, "baseline-matched": FLOOR})
+    per_process = found["process_cpu_per_reply_vs_floor"]
+    # 767/421 and 249/150; the broker is shown elsewhere, not judged
+    assert per_process["ratios"] == {"edge": 1.82, "sales": 1.66}
+    assert per_process["met"] is False and "edge 1.82x" in per_process["measured"]
+    saturation = found["saturation_ratio_to_floor"]
+    assert saturation["measured"] == round(500 / 780, 3) and saturation["met"] is False
+
+    lean = _phase("closed", 700.0, 2500.0, {"edge": 500.0, "sales": 180.0, "rabbitmq": 1100.0})
+    met = floor_targets.targets({"closed": lean, "baseline-matched": FLOOR})
+    assert met["process_cpu_per_reply_vs_floor"]["met"] is True  # 1.19x and 1.20x
+    assert met["saturation_ratio_to_floor"]["met"] is True  # 0.897
+
+
+def test_without_the_floor_targets_1_and_2_are_not_judged() -> None:
+    assert floor_targets.targets({"closed": SYSTEM}) == {}
+    summary = summarize({"closed": SYSTEM, "baseline-matched": FLOOR}, [])
+    assert {"process_cpu_per_reply_vs_floor", "saturation_ratio_to_floor"} <= set(
+        summary["targets"]
+    )
