@@ -363,8 +363,8 @@ class Edge:
         """Play the tones, or refuse them (logged; no crash, no tones). Whether they played.
         The digits are never logged: they can be a PIN typed into a bank's menu."""
         refusal = send_digits_refusal(call)
-        if refusal is not None or not isinstance(call.session, DigitSender):
-            reason, why = refusal or ("no_audio", "")
+        if refusal is not None:
+            reason, why = refusal
             self.metrics.actions_refused.labels("send_digits", reason).inc()
             log.warning(
                 "call %s: send_digits (%d characters) from service %r refused: %s",
@@ -374,6 +374,7 @@ class Edge:
                 why,
             )
             return False
+        assert isinstance(call.session, DigitSender)  # send_digits_refusal checked it
         await call.session.send_digits(action.digits, tone_ms=action.tone_ms, gap_ms=action.gap_ms)
         return True
 

@@ -136,7 +136,12 @@ class AmqpEventChannel:
         if asyncio.get_running_loop().time() - self._renewed_at < self._stall.stall_s:
             return
         async with self._replacing:
-            await self._replace()
+            self._renewals += 1
+            if self._renewals > RENEWALS_BEFORE_RECONNECT:
+                self._renewals = 0
+                await self._reconnect()
+            else:
+                await self._new_channel()
 
     async def _watch(self) -> None:
         """Replace a stuck channel: closing it fails what it holds at once, and the publisher
@@ -157,14 +162,6 @@ class AmqpEventChannel:
                     await self._new_channel()  # never a new connection: see STALL_S
             except Exception as error:  # the connection is going: it reconnects by itself
                 log.warning("events link: could not replace the channel (%r)", error)
-
-    async def _replace(self) -> None:
-        self._renewals += 1
-        if self._renewals > RENEWALS_BEFORE_RECONNECT:
-            self._renewals = 0
-            await self._reconnect()
-            return
-        await self._new_channel()
 
     async def _new_channel(self) -> None:
         old = self._channel

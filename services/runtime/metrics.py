@@ -198,17 +198,17 @@ class Metrics:
         )
         # Not pinned (a plain prometheus_client.Counter): `service` here names the service
         # that asked for the transfer, not this process.
+        self.transfers_refused = prometheus_client.Counter(
+            "dtmf_transfers_refused_total",
+            "Transfers a reply asked for that DTMF_TRANSFER_ALLOW does not permit",
+            ["service"],
+            registry=r,
+        )
         self.actions_refused = prometheus_client.Counter(
             "dtmf_actions_refused_total",
             "Reply actions the edge refused to carry out on a call, by action and reason "
             "(send_digits: collecting_input, no_audio)",
             ["action", "reason"],
-            registry=r,
-        )
-        self.transfers_refused = prometheus_client.Counter(
-            "dtmf_transfers_refused_total",
-            "Transfers a reply asked for that DTMF_TRANSFER_ALLOW does not permit",
-            ["service"],
             registry=r,
         )
         # every consumer (services, and the edge's reply queue)
