@@ -36,7 +36,8 @@ def aggregate(
         "calls": phase.calls,
         "edges": len(results),
         "open_loop": phase.open_loop,
-        "interval_s": args.interval if phase.open_loop else None,
+        "interval_s": phase.interval_s(args) if phase.open_loop else None,
+        "derived_load": phase.derived_load,  # None unless the load came from an earlier phase
         "duration_s": phase.duration,
         "warmup_s": args.warmup,
         "baseline_queue": phase.baseline_kind,

@@ -14,6 +14,9 @@
    - faststream: the peer, the same design written the idiomatic FastStream way
      (bench.faststream), in the closed loop: issue 18's target 4;
    - matched-open: the matched baseline at the open phase's load: the design's latency floor;
+   - half-floor: the system and the matched baseline in the open loop at half the floor's
+     saturation as `matched` measured it in this run (issue 18's target 3: a load every
+     machine carries, so their p99s compare fairly);
    - register: the edge pod as Kubernetes runs it, the SDK's worker with a job process per
      call (bench.register): call start time, memory per job process, broker memory per call;
    - scaling (--scaling): the open loop at 100, 1,000 and 5,000 calls;
@@ -56,7 +59,14 @@ from bench import inband, report, soak
 from bench.broker import BrokerError, PrivateVhost, broker_version, check_local, reachable
 from bench.errors import BenchError
 from bench.phases import py_spy
-from bench.plan import DEFAULT_KEYS, PROFILED_KINDS, SCALING_CALLS, plan, profiled_phase
+from bench.plan import (
+    DEFAULT_KEYS,
+    PHASE_KINDS,
+    PROFILED_KINDS,
+    SCALING_CALLS,
+    plan,
+    profiled_phase,
+)
 from bench.register.report import render_register
 from bench.run import run_bench
 from bench.system import SERVICES, service_list
@@ -84,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--phases",
-        default="inband,open,closed,baseline,matched,faststream,matched-open,register",
+        default=",".join(PHASE_KINDS),
         help="comma-separated phases to run, in this order: inband (no broker), open, closed, "
-        "baseline, matched, faststream, matched-open, register",
+        "baseline, matched, faststream, matched-open, half-floor (needs matched: its load is "
+        "half the floor's saturation), register",
     )
     p.add_argument(
         "--profile",
@@ -142,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="open loop sizes for --scaling",
     )
     p.add_argument("--scaling-duration", type=float, default=None, help="default: open duration")
+    p.add_argument(
+        "--floor-saturation",
+        type=float,
+        default=None,
+        metavar="REPLIES_PER_S",
+        help="half-floor: the floor's saturation to take half of (the floor is still measured "
+        "and reported); on a shared machine, one from a quiet `make bench` keeps runs "
+        "comparable, and a small one keeps a smoke run light",
+    )
     p.add_argument(
         "--services",
         default=",".join(SERVICES),

@@ -91,7 +91,7 @@ def _worker_argv(
         "--total",
         str(phase.calls),
         "--interval",
-        str(args.interval),
+        str(phase.interval_s(args)),
     ]
     if phase.kind == "baseline":
         load = ["--calls", str(count), *pacing]

@@ -11,6 +11,11 @@
             (bench.faststream), in the closed loop of `matched` (issue 18, target 4);
 - matched-open: the matched baseline in the open loop of `open` (same calls, same pace):
             the latency floor of the design at that load;
+- half-floor: the system and the floor in the open loop at half the floor's saturation,
+            as measured by `matched` in the same run (issue 18, target 3): a load every
+            machine can carry, so their p99s compare fairly. It is the plan's second step:
+            a `Derived` entry that bench.run turns into its two phases once `matched` has
+            been measured (`half_floor_phases`);
 - register: the edge pod as Kubernetes runs it (the SDK's worker, a job process per call),
             `--register-calls` calls started at once (bench.register);
 - scaling (--scaling): the open loop at several sizes, last.
@@ -22,9 +27,13 @@ runs it first, on a machine not yet busy with the others, and it plans no `Phase
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench.errors import BenchError
+from bench.faststream.compare import FLOOR
 
 PHASE_KINDS = (
     "inband",
@@ -34,12 +43,17 @@ PHASE_KINDS = (
     "matched",
     "faststream",
     "matched-open",
+    "half-floor",
     "register",
 )
 # The phases --profile may sample: the system's own (py-spy flame graphs of its processes).
 PROFILED_KINDS = ("closed", "open")
 SCALING_CALLS = (100, 1000, 5000)
 DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu's fallback
+# Issue 18, target 3: the share of the floor's (FLOOR's) saturation both open loops of
+# `half-floor` run at, and the names of its phases (the system's, the floor's).
+HALF_FLOOR_FRACTION = 0.5
+HALF_FLOOR, HALF_FLOOR_MATCHED = "half-floor", "half-floor-matched"
 
 
 @dataclass
@@ -50,18 +64,86 @@ class Phase:
     duration: float
     baseline_kind: str | None = None
     open_loop: bool = False  # paced presses (`calls` callers) rather than `calls` concurrent
+    # open loop: s between a call's presses; None: --interval (a derived load sets its own)
+    interval: float | None = None
+    # a load derived in the run: where from, kept in the result (see half_floor_phases)
+    derived_load: dict[str, Any] | None = None
 
     @property
     def load(self) -> str:
         return "calls" if self.open_loop else "concurrent"
 
+    def interval_s(self, args: argparse.Namespace) -> float:
+        return float(args.interval if self.interval is None else self.interval)
 
-def plan(args: argparse.Namespace) -> list[Phase]:
+
+@dataclass(frozen=True)
+class Derived:
+    """An entry of the plan whose phases depend on a result of the same run: once phase
+    `source` has been measured, `build(its result)` gives them (bench.run does it; a
+    BenchError from `build` fails the entry, not the run)."""
+
+    name: str  # as --phases names it
+    source: str
+    build: Callable[[dict[str, Any]], list[Phase]]
+
+
+Step = Phase | Derived
+
+
+def paced_load(rate: float, interval: float) -> tuple[int, float]:
+    """(calls, s between a call's presses) of an open loop making `rate` presses/s, each
+    call pressing about every `interval` s. The interval is then adjusted so that
+    calls / interval is the rate itself: rounding the calls alone would miss a low rate
+    by up to half a call's share."""
+    if rate <= 0 or interval <= 0:
+        raise BenchError(f"no open loop at {rate:g} presses/s, one every {interval:g} s")
+    calls = max(1, round(rate * interval))
+    return calls, calls / rate
+
+
+def half_floor_phases(
+    floor: dict[str, Any], *, interval: float, duration: float, pinned: float | None = None
+) -> list[Phase]:
+    """The system's and the floor's open loops at the same load: half the floor's measured
+    saturation (its replies/s), or half of `pinned` (--floor-saturation), as paced calls."""
+    base = floor["replies_per_s"] if pinned is None else pinned
+    if base <= 0:
+        raise BenchError(f"no saturation to take half of: {FLOOR} at {base:g} replies/s")
+    calls, pace = paced_load(HALF_FLOOR_FRACTION * base, interval)
+    load = {
+        "from": FLOOR,
+        "saturation_replies_per_s": base,
+        "pinned": pinned is not None,
+        "fraction": HALF_FLOOR_FRACTION,
+    }
+    return [
+        Phase(
+            HALF_FLOOR, "open", calls, duration, open_loop=True, interval=pace, derived_load=load
+        ),
+        Phase(
+            HALF_FLOOR_MATCHED,
+            "baseline",
+            calls,
+            duration,
+            "matched",
+            open_loop=True,
+            interval=pace,
+            derived_load=load,
+        ),
+    ]
+
+
+def plan(args: argparse.Namespace) -> list[Step]:
     wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(wanted) - set(PHASE_KINDS)
     if unknown:
         raise BenchError(f"unknown phase(s): {', '.join(sorted(unknown))}")
-    phases: list[Phase] = []
+    if "half-floor" in wanted and "matched" not in wanted:
+        raise BenchError("phase half-floor runs at half the floor's saturation: add matched")
+    if args.floor_saturation is not None and args.floor_saturation <= 0:
+        raise BenchError("--floor-saturation must be positive")
+    phases: list[Step] = []
     scaling = [int(n) for n in args.scaling_calls.split(",") if n.strip()] if args.scaling else []
     scaling_duration = args.scaling_duration or args.open_duration
     if "open" in wanted and not (args.calls in scaling and scaling_duration == args.open_duration):
@@ -76,7 +158,7 @@ def plan(args: argparse.Namespace) -> list[Phase]:
             phases.append(Phase(name, "baseline", args.concurrency, duration, kind))
     if "matched" in wanted:
         duration = args.baseline_duration or args.closed_duration
-        phases.append(Phase("baseline-matched", "baseline", args.concurrency, duration, "matched"))
+        phases.append(Phase(FLOOR, "baseline", args.concurrency, duration, "matched"))
     if "faststream" in wanted:
         # A baseline too (bench.aggregate leaves the system's idle services out of it).
         duration = args.baseline_duration or args.closed_duration
@@ -92,6 +174,14 @@ def plan(args: argparse.Namespace) -> list[Phase]:
                 open_loop=True,
             )
         )
+    if "half-floor" in wanted:
+        build = functools.partial(
+            half_floor_phases,
+            interval=args.interval,
+            duration=args.open_duration,
+            pinned=args.floor_saturation,
+        )
+        phases.append(Derived(HALF_FLOOR, FLOOR, build))
     if "register" in wanted:
         phases.append(Phase("register", "register", args.register_calls, 0.0))
     # Last, smallest first: a size beyond what the machine carries leaves a backlog behind.
@@ -100,7 +190,7 @@ def plan(args: argparse.Namespace) -> list[Phase]:
     return phases
 
 
-def profiled_phase(args: argparse.Namespace, phases: list[Phase]) -> str | None:
+def profiled_phase(args: argparse.Namespace, phases: list[Step]) -> str | None:
     """The phase --profile samples, if any; refused when the run does not have it."""
     wanted: str | None = getattr(args, "profile", None)
     if wanted is None:

@@ -35,7 +35,8 @@ def _fmt(value: Any) -> str:
 
 def _load(p: dict[str, Any]) -> str:
     if p["interval_s"] is not None:
-        return f"{p['calls']} calls / {p['interval_s']:g}s"
+        # .3g: a load derived in the run (half-floor) has an interval like 1.99336 s
+        return f"{p['calls']} calls / {p['interval_s']:.3g}s"
     return f"C={p['calls']}"
 
 

@@ -1,6 +1,8 @@
 """One benchmark run in a private vhost: the services up, then each planned phase in turn
 on a drained broker and (bounded wait) an idle machine, its result kept or its failure noted.
-The soak run (bench.soak) starts the services and prepares its phases the same way."""
+An entry of the plan whose load comes from an earlier result (bench.plan.Derived) becomes
+its phases when its turn comes. The soak run (bench.soak) starts the services and prepares
+its phases the same way."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.phases import run_phase
-from bench.plan import PHASE_KINDS, Phase, plan
+from bench.plan import Phase, Step, plan
 from bench.processes import Processes, process_env
 from bench.procstat import Meter, find_broker_pid, wait_until_quiet
 from bench.register.phase import run_register
@@ -75,46 +77,94 @@ async def run_bench(
     args: argparse.Namespace, *, url: str, run_dir: Path, port: int
 ) -> dict[str, Any]:
     """Phase results by name, the scaling ones, failed phases and the services' exit codes."""
-    phases = plan(args)
+    steps = plan(args)
     async with system_up(args, url=url, run_dir=run_dir, port=port) as (processes, services):
-        results: dict[str, dict[str, Any]] = {}
-        scaling: list[dict[str, Any]] = []
-        failures: dict[str, str] = {}
-        register: dict[str, Any] | None = None
-        for phase in phases:
-            await before_phase(phase, args=args, services=services)
-            try:
-                if phase.kind == "register":
-                    register = await run_register(
-                        calls=phase.calls, processes=processes, url=url, port=port
-                    )
-                    continue
-                result = await run_phase(phase, args=args, url=url, processes=processes)
-            except BenchError as error:
-                # One phase failing (e.g. a size the machine cannot carry) keeps the rest.
-                log.warning("phase %s failed: %s", phase.name, error)
-                failures[phase.name] = str(error)
-                continue
-            log.info(
-                "phase %s: %s replies/s, p99 %s ms, lost %s",
-                phase.name,
-                result["replies_per_s"],
-                result["latency_ms"]["p99"],
-                result["lost"],
-            )
-            if phase.name.startswith("open-"):
-                scaling.append(result)
-                if phase.calls == args.calls and "open" in args.phases.split(","):
-                    results.setdefault("open", result)
-            else:
-                results[phase.name] = result
+        run = Run(args, url=url, port=port, processes=processes, services=services)
+        for step in steps:
+            for phase in run.expand(step):
+                await run.measure(phase)
         codes = await services.stop()
-    order = {name: i for i, name in enumerate(PHASE_KINDS)}
-    results = dict(sorted(results.items(), key=lambda item: order.get(item[0], len(order))))
+    # In plan order, but `open` first when it was kept from a scaling phase (run last).
+    results = dict(sorted(run.results.items(), key=lambda item: item[0] != "open"))
     return {
         "phases": results,
-        "scaling": scaling,
-        "failures": failures,
+        "scaling": run.scaling,
+        "failures": run.failures,
         "service_exit_codes": codes,
-        "register": register,
+        "register": run.register,
     }
+
+
+class Run:
+    """The results of one run so far, and how each planned step adds to them."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        *,
+        url: str,
+        port: int,
+        processes: Processes,
+        services: Services,
+    ) -> None:
+        self.args, self.url, self.port = args, url, port
+        self.processes, self.services = processes, services
+        self.results: dict[str, dict[str, Any]] = {}
+        self.scaling: list[dict[str, Any]] = []
+        self.failures: dict[str, str] = {}
+        self.register: dict[str, Any] | None = None
+
+    def expand(self, step: Step) -> list[Phase]:
+        """The plan's second step: a derived entry's phases from the result it depends on
+        (none, and the entry noted as failed, without that result)."""
+        if isinstance(step, Phase):
+            return [step]
+        source = self.results.get(step.source)
+        try:
+            if source is None:
+                raise BenchError(f"it needs phase {step.source}, which has no result")
+            phases = step.build(source)
+        except BenchError as error:
+            log.warning("phase %s not run: %s", step.name, error)
+            self.failures[step.name] = str(error)
+            return []
+        for phase in phases:
+            log.info(
+                "phase %s: load from %s's %s replies/s: %s calls x 1 press / %.3g s",
+                phase.name,
+                step.source,
+                source["replies_per_s"],
+                phase.calls,
+                phase.interval_s(self.args),
+            )
+        return phases
+
+    async def measure(self, phase: Phase) -> None:
+        """Run one phase and keep its result, or note its failure: one phase failing (e.g.
+        a size the machine cannot carry) keeps the rest."""
+        args = self.args
+        await before_phase(phase, args=args, services=self.services)
+        try:
+            if phase.kind == "register":
+                self.register = await run_register(
+                    calls=phase.calls, processes=self.processes, url=self.url, port=self.port
+                )
+                return
+            result = await run_phase(phase, args=args, url=self.url, processes=self.processes)
+        except BenchError as error:
+            log.warning("phase %s failed: %s", phase.name, error)
+            self.failures[phase.name] = str(error)
+            return
+        log.info(
+            "phase %s: %s replies/s, p99 %s ms, lost %s",
+            phase.name,
+            result["replies_per_s"],
+            result["latency_ms"]["p99"],
+            result["lost"],
+        )
+        if phase.name.startswith("open-"):
+            self.scaling.append(result)
+            if phase.calls == args.calls and "open" in args.phases.split(","):
+                self.results.setdefault("open", result)
+        else:
+            self.results[phase.name] = result

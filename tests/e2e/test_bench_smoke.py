@@ -1,9 +1,9 @@
 """`python -m bench` end to end, tiny and short: the benchmark itself works.
 
 It starts the real services in its own private vhost, runs every phase (open, closed,
-the baselines, the edge pod in register mode) for a moment and must write a result with
-every expected figure and no lost press. No timing is asserted: this machine is shared and
-the figures are the bench's job.
+the baselines, both open loops at half the floor's saturation, the edge pod in register
+mode) for a moment and must write a result with every expected figure and no lost press.
+No timing is asserted: this machine is shared and the figures are the bench's job.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
             "1",
             "--warmup",
             "0.2",
+            # half-floor at half of this, 20 presses/s: the measured floor (some 300/s
+            # at C=3) would make it a real load, which a machine busy with other work
+            # cannot always carry; deriving the load from it is a unit test's
+            "--floor-saturation",
+            "40",
             "--register-calls",
             "3",
             "--inband-audio",
@@ -87,6 +92,8 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
         "baseline-matched",
         "faststream",
         "baseline-matched-open",
+        "half-floor",
+        "half-floor-matched",
     }
     for name, phase in doc["phases"].items():
         assert set(phase) >= PHASE_KEYS, name
@@ -113,6 +120,13 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     assert matched_open["open_loop"] is True and matched_open["calls"] == 6
     assert matched_open["interval_s"] == open_loop["interval_s"] == 0.5
     assert matched_open["schedule_lag_ms"]["count"] == matched_open["replies"]
+    # target 3: the system and the floor paced alike, at half the floor's saturation
+    half, half_floor = doc["phases"]["half-floor"], doc["phases"]["half-floor-matched"]
+    assert half["open_loop"] is True and half_floor["open_loop"] is True
+    assert (half["calls"], half["interval_s"]) == (half_floor["calls"], half_floor["interval_s"])
+    assert (half["calls"], half["interval_s"]) == (10, 0.5)  # half of the pinned 40/s
+    assert half["derived_load"]["pinned"] is True
+    assert half["edge_memory"]["live_calls"] == half["calls"]
     assert open_loop["edge_memory"]["live_calls"] == 6
     assert open_loop["edge_memory"]["traced_bytes_per_call"] > 0
     assert closed["edge_memory"]["live_calls"] == 3
@@ -124,6 +138,10 @@ def test_bench_runs_every_phase_and_writes_its_result(tmp_path: Path) -> None:
     assert summary["ratio_to_matched_baseline"] is not None
     assert summary["matched_to_baseline"] is not None
     assert summary["matched_open_p99_ms"] is not None
+    target_3 = summary["targets"]["p99_at_half_floor_saturation_vs_floor"]
+    assert target_3["system_p99_ms"] is not None and target_3["floor_p99_ms"] is not None
+    assert target_3["presses_per_s"] == 20.0 and target_3["floor_saturation_pinned"] is True
+    assert "target p99_at_half_floor_saturation_vs_floor" in done.stdout
     assert doc["services_stopped_cleanly"] is True
 
     # The in-band detector phase: one call's audio, every press decoded.
