@@ -71,6 +71,17 @@ async def _connect_until_up(settings: Settings, *, name: str) -> AbstractRobustC
 _GONE_WHILE_ATTACHING = (ConnectionClosed, ChannelInvalidStateError, OSError)
 
 
+def went_away(error: BaseException, connection: AbstractRobustConnection) -> bool:
+    """Whether `error` means the broker went away mid-attach rather than refused us."""
+    if isinstance(error, _GONE_WHILE_ATTACHING):
+        return True
+    # aiormq refuses a channel on a connection that has just closed with a bare RuntimeError
+    # (seen when a node pausing for lost quorum accepts a connection, then drops it).
+    transport = connection.transport
+    closed = transport is None or transport.connection.is_closed
+    return isinstance(error, RuntimeError) and (closed or not connection.connected.is_set())
+
+
 async def _attach(
     settings: Settings, edge: Edge, events: AmqpEventChannel, metrics: Metrics, *, name: str
 ) -> _Attachment:
@@ -83,8 +94,9 @@ async def _attach(
                 events_open = True
             return await _set_up(settings, edge, connection, metrics, name=name)
         except BaseException as error:
+            gone = went_away(error, connection)  # before closing it ourselves
             await bounded(connection.close(), what="edge: close", timeout=5)
-            if not isinstance(error, _GONE_WHILE_ATTACHING):
+            if not gone:
                 raise
             log.warning("%s: the broker went away while attaching (%r); retrying", name, error)
         await asyncio.sleep(RETRY_CONNECT_S)  # a pace between attempts, not a wait for a result

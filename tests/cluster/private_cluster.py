@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import select
 import shutil
 import signal
@@ -180,6 +181,46 @@ class PrivateCluster:
             props = {key: value for key, _, value in row["client_properties"]}
             held[by_port[port]].append(str(props.get("connection_name", row["name"])))
         return held
+
+    def served_again(
+        self, node: ClusterNode, vhost: str, queues: list[str], *, within_s: float
+    ) -> dict[str, float]:
+        """Watch, from inside `node`, when each quorum queue is served again after it has not
+        been: the first Raft consistent query that succeeds after one failed, i.e. a leader
+        a majority follows. Returns queue -> time.monotonic() (queues never back are left
+        out). Blocks up to `within_s`: start it before the fault, in a thread."""
+        names = ", ".join(f'<<"{name}">>' for name in queues)
+        deadline_ms = int(within_s * 1000)
+        # Erlang, run by `rabbitmqctl eval`: one poller per queue, each asking every 20 ms
+        # with a 100 ms bound, so a queue's answer is not held up behind another's. Every
+        # failure (no leader, no quorum, the app paused, the member restarting) is "not served".
+        program = f"""
+            V = <<"{vhost}">>, Self = self(),
+            End = erlang:monotonic_time(millisecond) + {deadline_ms},
+            Served = fun(R) ->
+                try ra:consistent_query({{R, node()}}, fun(_) -> ok end, 100) of
+                    {{ok, ok, _}} -> true; _ -> false
+                catch _:_ -> false end end,
+            Poll = fun Poll(N, R, Failed) ->
+                case {{erlang:monotonic_time(millisecond) > End, Served(R), Failed}} of
+                    {{true, _, _}} -> Self ! {{N, none}};
+                    {{_, true, true}} -> Self ! {{N, erlang:system_time(millisecond)}};
+                    {{_, Ok, _}} -> timer:sleep(20), Poll(N, R, Failed orelse not Ok)
+                end end,
+            Names = [{names}],
+            [begin
+                 {{ok, Q}} = rabbit_amqqueue:lookup(rabbit_misc:r(V, queue, N)),
+                 {{R, _}} = amqqueue:get_pid(Q),
+                 spawn(fun() -> Poll(N, R, false) end)
+             end || N <- Names],
+            [receive {{N, T}} -> {{N, T}} end || N <- Names].
+        """
+        out = node.ctl("eval", " ".join(program.split()), timeout=within_s + 30)
+        offset = time.time() - time.monotonic()
+        return {
+            name: int(ms) / 1000 - offset
+            for name, ms in re.findall(r'\{<<"([^"]+)">>,(\d+)\}', out)
+        }
 
     def leader_of(self, queue: str, vhost: str) -> ClusterNode:
         leader = self.queues(vhost)[queue]["leader"]

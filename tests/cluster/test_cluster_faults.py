@@ -233,12 +233,20 @@ def late_report(load: Load, late: dict[str, float], t0: float, since: float, wha
     return f"\nlate callers, in seconds from {what}:\n" + "\n".join(lines)
 
 
+def _from(times: Mapping[str, float], t0: float) -> str:
+    return ", ".join(
+        f"{name.removeprefix('dtmf.svc.')} {t - t0:+.2f} s" for name, t in sorted(times.items())
+    )
+
+
 def targets(*checks: tuple[Sized, str]) -> str:
     """Every target missed, one per line: one failing target does not hide the others."""
     return "\n".join(f"{what}: {found}" for found, what in checks if len(found))
 
 
 HEADER = ("caller", "calls", "presses", *KINDS, "no start")
+OUTAGE = ("pressed in outage", "apologies", "silent", "answered after", "waited")
+QUORUM_HEADER = (*HEADER, *OUTAGE, "waited (queues)")
 
 
 async def test_kill_the_leader_of_the_service_queues(
@@ -301,7 +309,11 @@ async def test_lose_quorum_for_20_seconds(
         assert await load.each_answered(after=0, times=3, timeout=60), "no steady load"
         publisher = BarePublisher(confirm_timeout_s=settings.publish_timeout_s)
         publishing = asyncio.create_task(publisher.run(balancer.url(vhost)))
-        down = (await asyncio.to_thread(led, cluster, vhost))[:2]  # the leaders go
+        *down, survivor = await asyncio.to_thread(led, cluster, vhost)  # the leaders go
+        watch = cluster.served_again
+        queues_back = asyncio.create_task(
+            asyncio.to_thread(watch, survivor, vhost, [*SERVICE_QUEUES], within_s=DOWN_S + 60)
+        )
         stopping = time.monotonic()
         lost = max(await asyncio.to_thread(cluster.stop, *down))
         await asyncio.sleep(PROBE_AFTER_S)  # the survivor has paused by then
@@ -314,6 +326,7 @@ async def test_lose_quorum_for_20_seconds(
         consuming = await bare.first_after(lost, timeout=60)
         recovered = await load.each_answered(after=returned, times=3, timeout=60)
         publishing.cancel()
+        back = await asyncio.wait_for(queues_back, DOWN_S + 90)
     published = publisher.first_after(returned)
     calllog = CallLog.read(settings.calllog_path)
 
@@ -328,15 +341,25 @@ async def test_lose_quorum_for_20_seconds(
     answered = {c.name: first_after(c.service_answers(returned), returned) for c in load.callers}
     waited = {c.name: waited_after(c, returned) for c in load.callers}
     late = {name: wait for name, wait in waited.items() if wait > AGAIN_WITHIN_S}
+    # Each service queue is its own Raft group and elects its own leader: the broker serves
+    # the system again when it serves the last of them, not when it serves the probe's.
+    served = max((back.get(q, math.inf) for q in SERVICE_QUEUES), default=math.inf)
+    waited_served = {c.name: waited_after(c, served) for c in load.callers}
+    late_served = {n: wait for n, wait in waited_served.items() if wait > AGAIN_WITHIN_S}
     # What the edge promises a caller whose press is held when quorum returns: that press is
     # published and answered, or it waits out its reply timeout and the next one is answered.
-    # The issue's 2 s target is measured and printed; on a busy 2-core machine the services
-    # are not always consuming again within it (3-5 s seen), so it is not asserted here.
+    # The issue's 2 s target is measured and printed, from the probe's return and from the
+    # last service queue's: the broker itself has served a service queue up to 3 s after
+    # the probe's (README, tests/cluster), and 2 s past the queues' return leaves a busy 2-core
+    # machine little margin, so it is not asserted here.
     promised = settings.reply_timeout_s + SLACK_S
     # Measured as the caller waits (not from the return to its first answer, which also
     # counts a caller between calls: a register-mode call's process spooling as it ends).
     stuck = {name: wait for name, wait in waited.items() if wait > promised}
-    extra = {n: [pressed[n], apologies[n], silent[n], answered[n], waited[n]] for n in names}
+    extra = {
+        n: [pressed[n], apologies[n], silent[n], answered[n], waited[n], waited_served[n]]
+        for n in names
+    }
     print(
         f"\n(b) stopped {', '.join(n.node for n in down)} from t=0 (down by "
         f"t={lost - stopping:.1f} s); started again at t={starting - stopping:.1f} s, "
@@ -348,7 +371,7 @@ async def test_lose_quorum_for_20_seconds(
         "answered 3 times after that: "
         f"{recovered}\n"
         + table(
-            (*HEADER, "pressed in outage", "apologies", "silent", "answered after", "waited"),
+            QUORUM_HEADER,
             caller_rows(load, extra),
         )
         + "\n(silent: presses neither answered nor apologized for, plus calls that could not "
@@ -356,11 +379,16 @@ async def test_lose_quorum_for_20_seconds(
         "waited: the longest a caller waited on the bus after the return until then (a "
         f"press's answer or apology, a call's start), target {AGAIN_WITHIN_S} s; quorum's "
         "return: a bare client trying every 0.1 s gets a publish into a quorum queue "
-        "confirmed again)\n"
+        "confirmed again; waited (queues): the same from when the broker served the last "
+        "service queue again)\nservice queues served again (a Raft consistent query "
+        "succeeds, asked inside "
+        f"the surviving node), from quorum's return: {_from(back, returned)}\n"
         f"our services consuming again (aio-pika's restore done), from quorum's return: "
         f"{log_tally.consuming_again(after=returned, since=lost)}"
         + footer(load, calllog, log_tally)
-        + late_report(load, late, returned, lost, "quorum's return")
+        + late_report(
+            load, late | {n: 0.0 for n, k in silent.items() if k}, returned, lost, "quorum's return"
+        )
     )
     missed = targets(
         (load.crashed, "callers failed"),
@@ -371,4 +399,6 @@ async def test_lose_quorum_for_20_seconds(
     )
     if late:
         print(f"target missed: {len(late)} callers answered later than {AGAIN_WITHIN_S} s")
+    if late_served:
+        print(f"{len(late_served)} callers waited over {AGAIN_WITHIN_S} s from the queues' return")
     assert not missed, missed
