@@ -193,3 +193,50 @@ async def test_a_long_call_remembers_only_its_recent_replies() -> None:
     assert await e.apply_reply(answer) == Outcome.DUPLICATE
     old = reply_to(press, Say(text="ok")).model_copy(update={"sequence": 1, "in_reply_to": "x"})
     assert await e.apply_reply(old) == Outcome.SUPERSEDED
+
+
+async def test_a_press_for_reply_hands_back_its_event_and_its_reply() -> None:
+    e, published = edge()
+    call = await e.start_call(RecordingSession(), source="simulator")
+    handle = await e.press_for_reply(call, "1", duration_ms=80)
+    assert handle.event is published.events[-1] and handle.event.duration_ms == 80
+    assert handle.answered_by == handle.event.event_id
+    assert await handle.reply(timeout=0.01) is None  # no reply yet: gives up, settles nothing
+    reply = reply_to(handle.event, Say(text="Routing"))
+    await e.apply_reply(reply)
+    assert await handle.reply(timeout=1) == reply
+    assert await e.wait_for_reply(call, handle.event, timeout=1) == reply  # the same answer
+
+
+async def test_a_handle_keeps_its_reply_once_the_press_is_forgotten() -> None:
+    e, _ = edge(reply_timeout_s=0.05)
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    handle = await e.press_for_reply(call, "5")
+    reply = reply_to(handle.event, Say(text="done"))
+    await e.apply_reply(reply)
+    timer = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.1, timer.set)
+    await asyncio.wait_for(timer.wait(), 5)  # past the reply timeout: call.pending forgot it
+    assert call.pending == {}
+    assert await handle.reply(timeout=1) == reply
+    # Looked up as the call stands now, a press past its timeout has no reply to wait for.
+    assert await e.wait_for_reply(call, handle.event, timeout=0.01) is None
+    assert await e.handle(call, handle.event).reply(timeout=0.01) is None
+
+
+async def test_a_handle_on_a_timed_out_press_gives_none() -> None:
+    e, _ = edge(reply_timeout_s=0.05)
+    session = RecordingSession()
+    call = await e.start_call(session, source="simulator")
+    handle = await e.press_for_reply(call, "5")
+    assert await handle.reply(timeout=5) is None  # resolved by the timeout, well before 5 s
+    assert session.said == [TIMEOUT_PROMPT]
+
+
+async def test_a_shed_press_for_reply_raises_as_press_does() -> None:
+    e, _ = edge(max_unanswered=1)
+    call = await e.start_call(RecordingSession(), source="simulator")
+    await e.press_for_reply(call, "1")
+    with pytest.raises(EdgeBusy):
+        await e.press_for_reply(call, "2")

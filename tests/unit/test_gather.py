@@ -201,3 +201,22 @@ async def test_the_reply_to_the_input_answers_the_press_that_completed_it() -> N
     await edge.apply_reply(reply)
     assert await edge.wait_for_reply(call, presses[-1], timeout=1) == reply
     assert session.said == ["Thanks"]
+
+
+async def test_handles_of_collected_presses_point_at_the_input() -> None:
+    edge, published, call, _ = await gathering_call(Gather(name="account"))
+    first = await edge.press_for_reply(call, "7")
+    last = await edge.press_for_reply(call, "#")
+    [gathered] = await published.gathered()
+    assert first.answered_by is None  # only collected: nothing to wait for
+    assert await first.reply(timeout=1) is None
+    assert last.answered_by == gathered.event_id
+    reply = Reply(
+        call_id=call.call_id,
+        in_reply_to=gathered.event_id,
+        sequence=gathered.sequence,
+        service="billing",
+        actions=[Say(text="Thanks")],
+    )
+    await edge.apply_reply(reply)
+    assert await last.reply(timeout=1) == reply
