@@ -2,7 +2,7 @@
 
 It drives the edge's real code path: `running_edge(settings)` (publisher confirms, its own
 reply queue, the reply runner), `Edge.start_call(session, source="simulator")`, `Edge.press`
-and `Edge.wait_for_reply`. Only the call session is a stand-in: it records nothing but the
+and its handle's `reply`. Only the call session is a stand-in: it records nothing but the
 moment an action was applied, which is where a press's latency ends.
 
 - open:   N calls, each pressing one key every `interval` seconds whatever the replies do,
@@ -145,7 +145,7 @@ async def _press(
 ) -> None:
     t0 = time.monotonic()
     try:
-        event = await edge.press(call, key)
+        handle = await edge.press(call, key)
     except EdgeBusy:
         rec.shed_press(t0)
         return
@@ -153,7 +153,7 @@ async def _press(
         log.exception("press failed")
         rec.unanswered(t0, error=True)
         return
-    reply = await edge.wait_for_reply(call, event, timeout=timeout)
+    reply = await handle.reply(timeout=timeout)
     if reply is None:
         rec.unanswered(t0)
         return

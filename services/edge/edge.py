@@ -22,9 +22,8 @@ from contracts.replies import Reply
 from services.edge.actions import Actions
 from services.edge.admission import BUSY_PROMPT, Admission, EdgeBusy
 from services.edge.calls import Call, CallRegistry, CallSession
-from services.edge.gather import MASKED_KEY, Gathers
+from services.edge.gather import MASKED_KEY, Gathering, Gathers
 from services.edge.handle import PressHandle, handle_for
-from services.edge.handle import answered_by as _answered_by
 from services.edge.pending import TIMEOUT_PROMPT, PendingReplies
 from services.runtime import logs, tracing
 from services.runtime.metrics import Metrics
@@ -115,11 +114,11 @@ class Edge:
         participant_id: str | None = None,
         source_payload: Mapping[str, Any] | None = None,
         source: str | None = None,
-    ) -> KeyPress:
-        """Normalize and publish one press; raises contracts.InvalidKey for a bad key, and
+    ) -> PressHandle:
+        """Normalize and publish one press, and hand back a handle on its reply (its
+        `event` is the published KeyPress). Raises contracts.InvalidKey for a bad key, and
         EdgeBusy when it sheds the press (not during a gather: those presses are an input).
-        `source` names where the press came from when not the call's source (``inband``).
-        To wait for its reply, see `press_for_reply` and `handle`."""
+        `source` names where the press came from when not the call's source (``inband``)."""
         if call.gather is None:
             self._admission.admit(call, self._pending.unanswered)
         gathering = call.gather
@@ -142,24 +141,34 @@ class Edge:
             sensitive=sensitive,
         )
         call.next_sequence()
-        shown = MASKED_KEY if sensitive else event.key  # a secret digit is no metric label
-        self.metrics.presses_received.labels(shown, event.source).inc()
+        self.metrics.presses_received.labels(_shown(event), event.source).inc()
         if gathering is None:
-            span = tracing.begin(event)  # the press's trace, to its reply
-            self._pending.wait(call, event.event_id, received, event.sequence, span)
-            if self._barge_in:
-                await call.session.interrupt()
-        else:
-            tracing.carry(event.event_id, call.gather_trace)  # collected: in the gather's trace
-        await self._publisher.publish(event)
-        log.debug("call %s pressed %s (#%d)", call.call_id, shown, event.sequence)
-        if gathering is not None:
-            await self._gathers.collect(call, gathering, event)
-        return event
+            return await self._send_for_reply(call, event, received)
+        return await self._send_collected(call, gathering, event)
 
-    async def press_for_reply(self, call: Call, raw_key: object, **press: Any) -> PressHandle:
-        """`press` (same keywords, same errors), returning a handle on its reply."""
-        return self.handle(call, await self.press(call, raw_key, **press))
+    async def _send_for_reply(self, call: Call, event: KeyPress, received: float) -> PressHandle:
+        """Publish a press that waits for its own reply."""
+        span = tracing.begin(event)  # the press's trace, to its reply
+        self._pending.wait(call, event.event_id, received, event.sequence, span)
+        # Taken before the publish: one held (awaiting its confirm) past the reply timeout,
+        # when call.pending has forgotten the press, must still hand back its reply.
+        handle = handle_for(call, event)
+        if self._barge_in:
+            await call.session.interrupt()
+        await self._publisher.publish(event)
+        log.debug("call %s pressed %s (#%d)", call.call_id, _shown(event), event.sequence)
+        return handle
+
+    async def _send_collected(
+        self, call: Call, gathering: Gathering, event: KeyPress
+    ) -> PressHandle:
+        """Publish a press a gather collects; its handle answers only if it ended the input."""
+        tracing.carry(event.event_id, call.gather_trace)  # collected: in the gather's trace
+        await self._publisher.publish(event)
+        log.debug("call %s pressed %s (#%d)", call.call_id, _shown(event), event.sequence)
+        await self._gathers.collect(call, gathering, event)
+        # After collect: only then is the input this press completed (if any) known.
+        return handle_for(call, event)
 
     async def end_call(self, call: Call, *, reason: str = "hangup") -> None:
         if self.calls.remove(call.call_id) is None:
@@ -221,16 +230,7 @@ class Edge:
             return Outcome.SUPERSEDED
         return None
 
-    def handle(self, call: Call, press: KeyPress) -> PressHandle:
-        """A handle on the reply to a press already made, as the call stands now."""
-        return handle_for(call, press)
 
-    def answered_by(self, call: Call, press: KeyPress) -> str | None:
-        """The event whose reply answers this press: itself, the gathered input it completed,
-        or None for a press a gather only collected."""
-        return _answered_by(call, press)
-
-    async def wait_for_reply(self, call: Call, event: KeyPress, *, timeout: float) -> Reply | None:
-        """The first reply applied for this press; None if none came within `timeout`, or
-        the caller heard the timeout prompt, or a newer press was answered first."""
-        return await handle_for(call, event).reply(timeout=timeout)
+def _shown(press: KeyPress) -> str:
+    """The key as logs and metric labels may show it: a secret digit is masked."""
+    return MASKED_KEY if press.sensitive else press.key

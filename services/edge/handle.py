@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PressHandle:
+    """What `Edge.press` hands back: the published press, and a wait for its reply."""
+
     event: KeyPress
     # The event whose reply answers the press: itself, the gathered input it completed, or
     # None for a press a gather only collected (its answer comes with the input's).
@@ -23,7 +25,8 @@ class PressHandle:
 
     async def reply(self, *, timeout: float) -> Reply | None:
         """The first reply applied for the press; None if none came within `timeout`, or
-        the caller heard the timeout prompt, or a newer press was answered first."""
+        the caller heard the timeout prompt, or a newer press was answered first, or the
+        call ended. Once settled, asking again gives the same answer."""
         if self._answered is None:
             return None
         try:

@@ -97,14 +97,14 @@ async def scripted_call(
     for key in keys:
         out(f"[{label}] caller presses {key}")
         try:
-            event = await edge.press(call, key)
+            handle = await edge.press(call, key)
         except EdgeBusy:
             shed.append(key)  # the caller heard the busy prompt
             continue
-        if edge.answered_by(call, event) is None:
+        if handle.answered_by is None:
             collected += 1  # by a gather: the answer comes when the input is complete
             continue
-        if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:
+        if await handle.reply(timeout=reply_timeout) is None:
             out(f"[{label}] (no reply to {key} within {reply_timeout:.1f}s)")
             unanswered.append(key)
         else:
@@ -139,15 +139,15 @@ async def keypad(edge: Edge, *, reply_timeout: float, out: Printer = stdout_prin
             break
         for char in text:
             try:
-                event = await edge.press(call, char)
+                handle = await edge.press(call, char)
             except InvalidKey as error:
                 out(f"  {error}")
                 continue
             except EdgeBusy:
                 continue  # the caller heard the busy prompt
-            if edge.answered_by(call, event) is None:
-                continue
-            if await edge.wait_for_reply(call, event, timeout=reply_timeout) is None:
-                out(f"  (no reply to {event.key} within {reply_timeout:.1f}s)")
+            if handle.answered_by is None:
+                continue  # collected by a gather: the input's reply answers it
+            if await handle.reply(timeout=reply_timeout) is None:
+                out(f"  (no reply to {handle.event.key} within {reply_timeout:.1f}s)")
     await edge.end_call(call, reason="caller_hangup")
     out("Call ended.")

@@ -193,7 +193,7 @@ class Caller:
         deadline = press.sent_at + self.load.settings.reply_timeout_s + SLACK_S
         heard_before = len(self.heard)
         try:
-            event = await edge.press(call, key)
+            handle = await edge.press(call, key)
         except EdgeBusy:
             press.outcome, press.answered_at = "busy", time.monotonic()
             return
@@ -201,10 +201,10 @@ class Caller:
             log.warning("%s: press refused: %r", self.name, error)
             press.outcome, press.answered_at = "refused", time.monotonic()
             return
-        press.call_id, press.sequence = event.call_id, event.sequence
+        press.call_id, press.sequence = handle.event.call_id, handle.event.sequence
         # When the caller heard it, not when edge.press returned: a publish waiting for its
         # confirm can hold edge.press past the moment the answer or the apology was said.
-        if await edge.wait_for_reply(call, event, timeout=left_of(deadline)) is not None:
+        if await handle.reply(timeout=left_of(deadline)) is not None:
             press.outcome = "service"
             heard = self._heard(heard_before, lambda text: text not in PROMPTS)
             press.answered_at = heard if heard is not None else time.monotonic()

@@ -164,7 +164,7 @@ async def press_once(edge: Edge, key: str, *, listen_s: float) -> Heard:
     session = RecordingSession()
     call = await edge.start_call(session, source="simulator")
     sent_at = time.monotonic()
-    press = await edge.press(call, key)
+    press = (await edge.press(call, key)).event
     [said] = (await session.said_count(1, timeout=listen_s))[:1]
     heard = Heard(press.event_id, sent_at, said, time.monotonic() - sent_at)
     await edge.end_call(call, reason="caller_hangup")

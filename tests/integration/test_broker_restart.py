@@ -66,12 +66,12 @@ async def caller(
     loop = asyncio.get_running_loop()
     n = 0
     while not stop.is_set():
-        event = await edge.press(call, KEYS[n % len(KEYS)])
-        accepted.append(event)
+        handle = await edge.press(call, KEYS[n % len(KEYS)])
+        accepted.append(handle.event)
         n += 1
         pressed = loop.time()
-        if await edge.wait_for_reply(call, event, timeout=REPLY_TIMEOUT_S + 30) is None:
-            assert loop.time() - pressed < REPLY_TIMEOUT_S + 30, f"silence after {event}"
+        if await handle.reply(timeout=REPLY_TIMEOUT_S + 30) is None:
+            assert loop.time() - pressed < REPLY_TIMEOUT_S + 30, f"silence after {handle.event}"
     return call
 
 
@@ -87,7 +87,7 @@ async def impatient_caller(
     n = shed = 0
     while not stop.is_set():
         try:
-            accepted.append(await edge.press(call, KEYS[n % len(KEYS)]))
+            accepted.append((await edge.press(call, KEYS[n % len(KEYS)])).event)
         except EdgeBusy:
             shed += 1
         n += 1

@@ -76,18 +76,18 @@ async def test_consumer_killed_mid_handler_redelivers_and_answers_once(system: S
     call = await edge.start_call(session, source="simulator")
     async with service_process(system.settings, "hang") as doomed:
         press = await edge.press(call, scripted_service.KEY)
-        assert await next_line(doomed) == f"handling {press.event_id}"
+        assert await next_line(doomed) == f"handling {press.event.event_id}"
         doomed.kill()  # SIGKILL: no chance to ack or clean up
         await doomed.wait()
 
     async with service_process(system.settings, "ok") as replica:
-        assert await next_line(replica) == f"handling {press.event_id}"
-        reply = await edge.wait_for_reply(call, press, timeout=20)
+        assert await next_line(replica) == f"handling {press.event.event_id}"
+        reply = await press.reply(timeout=20)
         assert reply is not None
         # A second press goes through the same queue after the first: when it is
         # answered, nothing of the first is left to be answered again.
         second = await edge.press(call, scripted_service.KEY)
-        assert await edge.wait_for_reply(call, second, timeout=20) is not None
+        assert await second.reply(timeout=20) is not None
         assert await queue_depth(system.settings.amqp_url, t.service_queue("faulty")) == (0, 1)
     assert session.said == ["faulty answered 7", "faulty answered 7"]
 
@@ -98,14 +98,14 @@ async def test_sigterm_drains_the_press_in_flight(system: System) -> None:
     call = await edge.start_call(session, source="simulator")
     async with service_process(system.settings, "slow", FAULT_DELAY_S="1") as proc:
         press = await edge.press(call, scripted_service.KEY)
-        assert await next_line(proc) == f"handling {press.event_id}"
+        assert await next_line(proc) == f"handling {press.event.event_id}"
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), system.settings.shutdown_timeout_s + 10)
         stopped_in = time.monotonic() - started
     assert code == 0
     assert stopped_in < system.settings.shutdown_timeout_s
-    assert await edge.wait_for_reply(call, press, timeout=10) is not None
+    assert await press.reply(timeout=10) is not None
     assert session.said == ["faulty answered 7"]
     assert await queue_depth(system.settings.amqp_url, t.service_queue("faulty")) == (0, 0)
 
@@ -128,7 +128,7 @@ async def test_presses_older_than_the_bound_expire_instead_of_being_answered_lat
         session = RecordingSession()
         call = await edge.start_call(session, source="simulator")
         async with tap(impatient.amqp_url, t.DEAD_QUEUE) as dead:
-            old = await edge.press(call, "1")
+            old = (await edge.press(call, "1")).event
             letter = await asyncio.wait_for(dead.get(), 20)
         assert letter.headers["x-first-death-reason"] == "expired"
         assert letter.headers["x-first-death-queue"] == t.service_queue("sales")
@@ -138,7 +138,7 @@ async def test_presses_older_than_the_bound_expire_instead_of_being_answered_lat
 
         await system.start_service(sales.build(impatient))
         fresh = await edge.press(call, "1")
-        assert await edge.wait_for_reply(call, fresh, timeout=10) is not None
+        assert await fresh.reply(timeout=10) is not None
         assert session.said == [TIMEOUT_PROMPT, "Routing you to Sales..."]
 
 

@@ -60,7 +60,7 @@ async def test_a_call_starts_without_a_broker_and_is_served_once_it_is_back(
 
         edge = await stack.enter_async_context(running_edge(settings))
         call = await edge.start_call(SimulatedSession(label="c", out=heard.out), source="s")
-        held = await edge.press(call, "1")
+        held = (await edge.press(call, "1")).event
         await heard.said(TIMEOUT_PROMPT, timeout=30)  # told, not left in silence
 
         await asyncio.to_thread(broker.start)
@@ -68,7 +68,7 @@ async def test_a_call_starts_without_a_broker_and_is_served_once_it_is_back(
             lambda written: held.event_id in {e.event_id for e in written}, timeout=90
         )
         again = await edge.press(call, "1")
-        assert await edge.wait_for_reply(call, again, timeout=30) is not None
+        assert await again.reply(timeout=30) is not None
         assert edge.link is not None and edge.link.up
 
     presses = [e for e in calllog.written if isinstance(e, KeyPress)]

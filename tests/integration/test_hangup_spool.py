@@ -48,9 +48,9 @@ async def test_events_of_a_call_that_ends_while_the_broker_is_away_reach_the_cal
         ) as edge:
             call = await edge.start_call(SimulatedSession(label="c", out=said.append), source="s")
             answered = await edge.press(call, "1")
-            assert await edge.wait_for_reply(call, answered, timeout=30) is not None
+            assert await answered.reply(timeout=30) is not None
             await asyncio.to_thread(broker.stop)
-            held = [await edge.press(call, key) for key in "12"]
+            held = [(await edge.press(call, key)).event for key in "12"]
             await edge.end_call(call)  # the caller hangs up; the process then ends
         assert (
             first_metrics.registry.get_sample_value(

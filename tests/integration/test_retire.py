@@ -59,7 +59,7 @@ async def queue_depth(amqp_url: str, name: str) -> int | None:
 async def said_to(edge: Edge, key: str) -> str | None:
     call = await edge.start_call(SimulatedSession("caller", out=lambda _: None), source="test")
     press = await edge.press(call, key)
-    reply = await edge.wait_for_reply(call, press, timeout=WAIT_S)
+    reply = await press.reply(timeout=WAIT_S)
     if reply is None:
         return None
     first = reply.actions[0]
@@ -94,10 +94,10 @@ async def test_a_retired_services_key_goes_to_the_menu_and_its_waiting_press_is_
 
     result = await retire_service(url, "parking", press_ttl_ms=TTL_MS)
 
-    assert result.existed and result.rerouted == [waiting.event_id]
+    assert result.existed and result.rerouted == [waiting.event.event_id]
     assert result.dead_lettered == 1
     assert await queue_depth(url, t.service_queue("parking")) is None
-    reply = await edge.wait_for_reply(call, waiting, timeout=WAIT_S)
+    reply = await waiting.reply(timeout=WAIT_S)
     assert reply is not None and reply.service == "menu"
     # The next caller pressing 4 hears the menu at once, which no longer offers parking.
     heard = await said_to(edge, "4")
@@ -108,7 +108,7 @@ async def test_a_retired_services_key_goes_to_the_menu_and_its_waiting_press_is_
     [letter] = [d for d in await drain_dead_queue(url) if d.reason == RETIRED_REASON]
     assert letter.service == "parking" and stale.event_id in letter.body_preview
     # The call log has the press (and absorbs the copy published again by its id).
-    await system.calllog.contain({waiting.event_id}, timeout=WAIT_S)
+    await system.calllog.contain({waiting.event.event_id}, timeout=WAIT_S)
 
 
 async def test_a_running_service_is_not_retired(system: System) -> None:

@@ -50,7 +50,7 @@ async def test_an_allowed_transfer_dials_the_checked_number() -> None:
     e, _ = edge("+1800")
     session = RecordingSession()
     call = await e.start_call(session, source="simulator")
-    press = await e.press(call, "0")
+    press = (await e.press(call, "0")).event
     answer = reply(
         press, Say(text="Connecting you."), Transfer(to="tel:+1 (800) 555-0100"), service="support"
     )
@@ -65,29 +65,29 @@ async def test_a_refused_transfer_is_apologised_for_logged_and_counted(
     e, _ = edge("+1800, sip:*@pbx.example.com")
     session = RecordingSession()
     call = await e.start_call(session, source="simulator")
-    press = await e.press(call, "0")
+    handle = await e.press(call, "0")
     premium = reply(
-        press,
+        handle.event,
         Say(text="Connecting you."),
         Transfer(to="+1 900 555 0100"),
         Hangup(reason="transferred"),
         service="rogue",
     )
-    with caplog.at_level(logging.WARNING, logger="services.edge.edge"):
+    with caplog.at_level(logging.WARNING, logger="services.edge.actions"):
         assert await e.apply_reply(premium) == Outcome.REPLIED
 
     # The caller hears why instead of a transfer, and stays on the call: the rest of the
     # reply (here a hang-up) counted on the transfer.
     assert session.said == ["Connecting you.", TRANSFER_REFUSED_PROMPT]
     assert e.calls.get(call.call_id) is call
-    assert await e.wait_for_reply(call, press, timeout=1) == premium  # answered: no timeout
+    assert await handle.reply(timeout=1) == premium  # answered: no timeout
     assert e.metrics.registry.get_sample_value(REFUSED, {"service": "rogue"}) == 1
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
     message = record.getMessage()
     assert "'rogue'" in message and call.call_id in message and "+19005550100" in message
 
     # Another trick from the same service: counted again, under the service only.
-    again = await e.press(call, "0")
+    again = (await e.press(call, "0")).event
     trick = reply(again, Transfer(to="sip:+1900@evil.com;x=@pbx.example.com"), service="rogue")
     assert await e.apply_reply(trick) == Outcome.REPLIED
     assert e.metrics.registry.get_sample_value(REFUSED, {"service": "rogue"}) == 2
@@ -98,7 +98,7 @@ async def test_nothing_is_transferred_by_an_edge_without_an_allowlist() -> None:
     e = Edge(edge_id="edge-a", publisher=Published(), metrics=Metrics())
     session = RecordingSession()
     call = await e.start_call(session, source="simulator")
-    press = await e.press(call, "0")
+    press = (await e.press(call, "0")).event
     await e.apply_reply(reply(press, Transfer(to="sip:desk@pbx.example.com"), service="support"))
     assert session.said == [TRANSFER_REFUSED_PROMPT]
 
@@ -108,7 +108,7 @@ async def test_a_sensitive_gathers_digits_stay_out_of_logs_and_metric_labels(
 ) -> None:
     e, published = edge()
     call = await e.start_call(RecordingSession(), source="simulator")
-    press = await e.press(call, "3")
+    press = (await e.press(call, "3")).event
     ask = Gather(name="pin", max_digits=4, finish_key=None, sensitive=True)
     await e.apply_reply(reply(press, ask, service="billing"))
     with caplog.at_level(logging.DEBUG, logger="services.edge"):
@@ -118,7 +118,7 @@ async def test_a_sensitive_gathers_digits_stay_out_of_logs_and_metric_labels(
     # marked, so the call log masks it.
     [gathered] = [x for x in published.events if isinstance(x, GatheredInput)]
     assert (gathered.digits, gathered.sensitive, gathered.reason) == ("2580", True, "max_digits")
-    assert [p.sensitive for p in collected] == [True] * 4
+    assert [p.event.sensitive for p in collected] == [True] * 4
     assert not press.sensitive
     # Neither the edge's log nor a metric label says which keys were pressed.
     logged = "\n".join(r.getMessage() for r in caplog.records)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts import AnyEvent, Gather, GatheredInput, KeyPress, Reply, Say
+from contracts import AnyEvent, Gather, GatheredInput, Reply, Say
 from services.edge.calls import Call
-from services.edge.edge import Edge
+from services.edge.edge import Edge, PressHandle
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
 from tests.support import RecordingSession
@@ -39,7 +39,7 @@ async def gathering_call(
     edge = edge or Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     session = RecordingSession()
     call = await edge.start_call(session, source="simulator")
-    press = await edge.press(call, "3")
+    press = (await edge.press(call, "3")).event
     reply = Reply(
         call_id=call.call_id,
         in_reply_to=press.event_id,
@@ -51,7 +51,7 @@ async def gathering_call(
     return edge, published, call, session
 
 
-async def press_all(edge: Edge, call: Call, keys: str) -> list[KeyPress]:
+async def press_all(edge: Edge, call: Call, keys: str) -> list[PressHandle]:
     return [await edge.press(call, key) for key in keys]
 
 
@@ -63,10 +63,10 @@ async def test_finish_key_ends_the_input_and_is_not_part_of_it() -> None:
     [gathered] = await published.gathered()
     assert (gathered.digits, gathered.reason) == ("10*7", "finish_key")
     assert gathered.routing_key == "input.account"
-    assert gathered.sequence == presses[-1].sequence
+    assert gathered.sequence == presses[-1].event.sequence
     # Collected presses are still published (for the log) but out of the services' keys.
-    assert [p.collecting for p in presses] == ["account"] * 5
-    assert [p.routing_key for p in presses] == [
+    assert [p.event.collecting for p in presses] == ["account"] * 5
+    assert [p.event.routing_key for p in presses] == [
         "collect.1",
         "collect.0",
         "collect.star",
@@ -75,8 +75,8 @@ async def test_finish_key_ends_the_input_and_is_not_part_of_it() -> None:
     ]
     assert session.said == ["Enter your account"]
     # The press that completed the input is answered by the input's reply.
-    assert edge.answered_by(call, presses[-1]) == gathered.event_id
-    assert edge.answered_by(call, presses[0]) is None
+    assert presses[-1].answered_by == gathered.event_id
+    assert presses[0].answered_by is None
 
 
 async def test_finish_key_first_gives_an_empty_input() -> None:
@@ -92,7 +92,7 @@ async def test_max_digits_ends_it_without_the_finish_key() -> None:
     [gathered] = await published.gathered()
     assert (gathered.digits, gathered.reason) == ("42", "max_digits")
     # The next press is a plain key press again.
-    after = await edge.press(call, "1")
+    after = (await edge.press(call, "1")).event
     assert after.collecting is None and after.routing_key == "dtmf.1"
     assert len(presses) == 2
 
@@ -199,14 +199,14 @@ async def test_the_reply_to_the_input_answers_the_press_that_completed_it() -> N
         actions=[Say(text="Thanks")],
     )
     await edge.apply_reply(reply)
-    assert await edge.wait_for_reply(call, presses[-1], timeout=1) == reply
+    assert await presses[-1].reply(timeout=1) == reply
     assert session.said == ["Thanks"]
 
 
 async def test_handles_of_collected_presses_point_at_the_input() -> None:
     edge, published, call, _ = await gathering_call(Gather(name="account"))
-    first = await edge.press_for_reply(call, "7")
-    last = await edge.press_for_reply(call, "#")
+    first = await edge.press(call, "7")
+    last = await edge.press(call, "#")
     [gathered] = await published.gathered()
     assert first.answered_by is None  # only collected: nothing to wait for
     assert await first.reply(timeout=1) is None

@@ -126,7 +126,7 @@ async def test_with_tracing_on_a_line_names_its_trace_and_span(
 async def test_the_edges_lines_about_a_reply_name_its_call_and_press(written: JsonLines) -> None:
     edge = Edge(edge_id="edge-a", publisher=_Discard(), metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
-    press = await edge.press(call, "1")
+    press = (await edge.press(call, "1")).event
 
     reply = Reply(
         call_id=call.call_id, in_reply_to=press.event_id, service="sales", actions=[Say(text="x")]

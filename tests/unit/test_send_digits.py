@@ -67,7 +67,7 @@ def new_edge() -> Edge:
 
 
 async def answer(edge: Edge, call: Call, *actions: object) -> Outcome:
-    press = await edge.press(call, "1")
+    press = (await edge.press(call, "1")).event
     reply = Reply.model_validate(
         {
             "call_id": call.call_id,
@@ -187,7 +187,7 @@ async def test_refused_while_the_caller_keys_in_input_and_the_rest_is_skipped(
     call = await edge.start_call(session, source="videosdk")
     await answer(edge, call, Gather(name="account"))
     assert call.gather is not None
-    caplog.set_level(logging.WARNING, logger="services.edge.edge")
+    caplog.set_level(logging.WARNING, logger="services.edge.actions")
     # A reply to an earlier press, arriving while the gather is open.
     outcome = await answer(edge, call, SendDigits(digits="9999"), Say(text="Dialled"))
     assert outcome == Outcome.REPLIED  # handled, not a crash and not redelivered
@@ -225,7 +225,7 @@ async def test_a_session_that_plays_no_audio_refuses_instead_of_failing(
     edge = new_edge()
     session = RecordingSession()  # no send_digits
     call = await edge.start_call(session, source="textonly")
-    caplog.set_level(logging.WARNING, logger="services.edge.edge")
+    caplog.set_level(logging.WARNING, logger="services.edge.actions")
     outcome = await answer(edge, call, SendDigits(digits="1"), Say(text="after"))
     assert outcome == Outcome.REPLIED
     assert session.said == []

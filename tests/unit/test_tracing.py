@@ -101,7 +101,7 @@ async def test_a_press_span_runs_from_the_press_to_its_reply(
     published = Published()
     edge = Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
-    press = await edge.press(call, "1")
+    press = (await edge.press(call, "1")).event
     # The press's message carries the press span, however late it is published.
     headers = to_message(published.events[-1]).headers
     assert isinstance(headers["traceparent"], str)
@@ -141,7 +141,7 @@ async def test_off_a_press_has_no_span_and_no_exemplar() -> None:
     published = Published()
     edge = Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
-    press = await edge.press(call, "1")
+    press = (await edge.press(call, "1")).event
     assert call.pending[press.event_id].span is None
     await edge.apply_reply(answer(press))
     assert "traceparent" not in (to_message(press).headers or {})
@@ -162,8 +162,8 @@ async def test_an_event_published_later_still_carries_its_own_press(
     published = Published()
     edge = Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
-    first = await edge.press(call, "1")
-    second = await edge.press(call, "2")
+    first = (await edge.press(call, "1")).event
+    second = (await edge.press(call, "2")).event
     assert tracing.tracer is not None
 
     async def publish_later(event: KeyPress) -> str:
