@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aio_pika import RobustChannel, RobustConnection
+from aio_pika import RobustConnection
 from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
@@ -17,11 +18,11 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
-from aio_pika.tools import OneShotCallback
 from yarl import URL
 
 from contracts import topology as t
 from contracts.shared_topology import CONTROL, bus_topology
+from services.runtime.reconnect_logs import quiet_ordinary_reconnects
 from services.runtime.settings import broker_urls
 from services.runtime.topology import declare_or_check
 
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 NODE_CONNECT_TIMEOUT_S = 10.0
 # Between failed attempts while the broker is away (the first attempt after a loss is at once).
 RECONNECT_INTERVAL_S = 0.5
+# While the broker stays away, a connection says so again this often (each failed attempt,
+# every RECONNECT_INTERVAL_S, is logged at DEBUG only: 40 WARNINGs a connection in a 20 s
+# outage would bury what matters).
+STILL_AWAY_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -202,13 +207,23 @@ class LinkState:
 
     `connection.connected` is set before aio-pika restores channels on a reconnect, so
     readiness follows the close and reconnect callbacks instead. It also logs each loss
-    (WARNING, with the node and the reason) and each return (INFO, with the node), once.
+    (WARNING, with the node and the reason) and each return (INFO, with the node), once,
+    and while the broker stays away, a reminder every STILL_AWAY_EVERY_S (WARNING, with
+    the attempts made and the last one's reason).
     """
 
-    def __init__(self, connection: AbstractRobustConnection) -> None:
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.up = connection.connected.is_set()
         self._connection = connection
         self._changed = asyncio.Condition()
+        self._clock = clock
+        self._lost_at = self._reminded_at = 0.0
+        self._attempts = 0  # failed since the loss
         connection.close_callbacks.add(self._on_close)
         connection.reconnect_callbacks.add(self._on_reconnect)
 
@@ -221,13 +236,33 @@ class LinkState:
     def _on_close(self, _: AbstractConnection | None, reason: BaseException | None) -> None:
         # Called again for each failed attempt while the broker is away: log the loss once.
         # Our own close (shutdown) is no loss.
-        lost = self.up and not (self._connection.close_called or self._connection.is_closed)
-        if lost:
+        ours = self._connection.close_called or self._connection.is_closed
+        if self.up and not ours:
             name, node = self._where()
             log.warning(
                 "%s: connection to %s lost (%s); reconnecting", name, node, _describe(reason)
             )
+            self._lost_at = self._reminded_at = self._clock()
+            self._attempts = 0
+        elif not self.up and not ours:
+            self._attempts += 1
+            self._remind(reason)
         self._set(False)
+
+    def _remind(self, reason: BaseException | None) -> None:
+        now = self._clock()
+        if now - self._reminded_at < STILL_AWAY_EVERY_S:
+            return
+        self._reminded_at = now
+        name, node = self._where()
+        log.warning(
+            "%s: still no connection %.0f s after the loss, %d attempts (last, to %s: %s)",
+            name,
+            now - self._lost_at,
+            self._attempts,
+            node,
+            _describe(reason),
+        )
 
     def _on_reconnect(self, _: AbstractRobustConnection | None) -> None:
         if not self.up:
@@ -246,80 +281,3 @@ class LinkState:
     async def wait_for(self, up: bool, *, timeout: float) -> None:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: self.up is up)
-
-
-class _OrdinaryReconnectNoise(logging.Filter):
-    """Downgrades to DEBUG the ERROR records a clean broker restart makes, and nothing else.
-
-    Operators page on ERROR. What these say is logged anyway, below ERROR: the loss once
-    per connection by LinkState (WARNING, with the reason), each failed attempt by aio-pika
-    (WARNING). Written against aio-pika 10.2.1 and aiormq 7.2.4:
-
-    - aio-pika's RobustChannel._on_close, run through a OneShotCallback (which logs what it
-      raises at ERROR on "aio_pika.tools"), reopens the channel at once, also when the whole
-      connection was lost. Its guard only skips a connection closed by the user, not a robust
-      one that is reconnecting, so the reopen fails on the dead connection: "No active
-      transport in channel" (ChannelInvalidStateError) once aio-pika dropped the transport,
-      "<Connection ...> closed" (RuntimeError) before. Harmless: the robust connection
-      restores the channel when it is back. Nothing in how we connect causes it; a bare
-      connect_robust with one channel does the same.
-    - aiormq logs at ERROR the broker's Connection.Close with reply code 320
-      (CONNECTION_FORCED: the node shuts down, or an operator closed the connection)...
-    - ...and every connection refused while the node is down ("error when creating
-      transport").
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if not (
-            (record.name == "aiormq.connection" and _is_aiormq_noise(record.msg, args))
-            or (record.name == "aio_pika.tools" and _is_reopen_on_lost_connection(args))
-        ):
-            return True
-        # Render now: the callback in aio-pika's arguments is gone once the call returns.
-        record.msg, record.args = record.getMessage(), ()
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        # The logger let the record through at ERROR; ask again at its new level.
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-
-
-CONNECTION_FORCED = 320
-
-
-def _is_aiormq_noise(msg: object, args: tuple[object, ...]) -> bool:
-    if msg == "error when creating transport: %r" and len(args) == 1:
-        error = args[0]
-        return isinstance(error, Exception) and (
-            isinstance(error, ConnectionRefusedError)
-            or isinstance(error.__cause__, ConnectionRefusedError)
-        )
-    # log.error("Unexpected connection close from remote ...", connection, code, text)
-    return (
-        isinstance(msg, str)
-        and msg.startswith("Unexpected connection close from remote")
-        and len(args) == 3
-        and args[1] == CONNECTION_FORCED
-    )
-
-
-def _is_reopen_on_lost_connection(args: tuple[object, ...]) -> bool:
-    # log.error("Callback %r error: %s: %s", one_shot_callback, type_name, error)
-    if len(args) != 3 or not isinstance(args[0], OneShotCallback):
-        return False
-    method, kind, error = getattr(args[0], "callback", None), args[1], str(args[2])
-    failed_on_dead_connection = (
-        kind == "ChannelInvalidStateError" and error == "No active transport in channel"
-    ) or (kind == "RuntimeError" and error.endswith(" closed"))
-    return (
-        failed_on_dead_connection
-        and getattr(method, "__name__", None) == "_on_close"
-        and isinstance(getattr(method, "__self__", None), RobustChannel)
-    )
-
-
-def quiet_ordinary_reconnects() -> None:
-    """Install the filter once per process (every connect calls this)."""
-    for name in ("aio_pika.tools", "aiormq.connection"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _OrdinaryReconnectNoise) for f in logger.filters):
-            logger.addFilter(_OrdinaryReconnectNoise())

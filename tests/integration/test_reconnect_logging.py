@@ -16,7 +16,7 @@ from aiormq.exceptions import AMQPConnectionError
 from services.edge.bus import running_edge
 from services.edge.simulator import scripted_call
 from services.runtime.app import running_service
-from services.runtime.broker import quiet_ordinary_reconnects
+from services.runtime.reconnect_logs import quiet_ordinary_reconnects
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from tests.integration.private_broker import PrivateBroker
@@ -68,6 +68,11 @@ async def test_a_clean_broker_restart_logs_one_warning_per_connection_and_no_err
         f"{r.levelname} {r.name}: {r.message}" for r in caplog.records if r.levelno >= logging.ERROR
     ]
     assert errors == []
+    # Not a WARNING per failed attempt (every 0.5 s while the node was down): the loss once.
+    # (The node takes seconds to boot: attempts did fail meanwhile.)
+    attempts = [r for r in caplog.records if str(r.msg).startswith("Connection attempt")]
+    assert attempts
+    assert all(r.levelno < logging.WARNING for r in attempts)
 
     lost = link_records(caplog, " lost (")
     restored = link_records(caplog, " restored on ")
@@ -88,6 +93,8 @@ CLOSED_BY_BROKER = (
     'Unexpected connection close from remote "%s", Connection.Close(reply_code=%r, reply_text=%r)'
 )
 NO_TRANSPORT = "error when creating transport: %r"
+ATTEMPT_FAILED = 'Connection attempt to "%s" failed: %s. Reconnecting after %r seconds.'
+ATTEMPT_CANCELLED = 'Connection attempt to "%s" cancelled. Reconnecting after %r seconds.'
 
 
 def refused() -> AMQPConnectionError:
@@ -113,6 +120,7 @@ async def test_only_the_known_reconnect_records_lose_their_error_level(
     dead = RuntimeError('<Connection: "amqp://guest:******@h:5672/" at 0x7f> closed')
     refusal = ChannelPreconditionFailed("PRECONDITION_FAILED")
     tools, aiormq = logging.getLogger("aio_pika.tools"), logging.getLogger("aiormq.connection")
+    robust = logging.getLogger("aio_pika.robust_connection")
     cases = [
         (tools, CALLBACK_FAILED, (reopen, "ChannelInvalidStateError", gone), logging.DEBUG),
         (tools, CALLBACK_FAILED, (reopen, "RuntimeError", dead), logging.DEBUG),
@@ -122,6 +130,9 @@ async def test_only_the_known_reconnect_records_lose_their_error_level(
         (aiormq, CLOSED_BY_BROKER, ("amqp://h", 541, "INTERNAL_ERROR"), logging.ERROR),
         (aiormq, NO_TRANSPORT, (refused(),), logging.DEBUG),
         (aiormq, NO_TRANSPORT, (AMQPConnectionError("TLS handshake"),), logging.ERROR),
+        # Each failed attempt: LinkState says it once, then a reminder while it lasts.
+        (robust, ATTEMPT_FAILED, ("amqp://h", refused(), 0.5), logging.DEBUG),
+        (robust, ATTEMPT_CANCELLED, ("amqp://h", 0.5), logging.ERROR),
     ]
     for logger, msg, args, _ in cases:
         logger.error(msg, *args)
