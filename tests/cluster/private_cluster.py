@@ -182,21 +182,31 @@ class PrivateCluster:
             held[by_port[port]].append(str(props.get("connection_name", row["name"])))
         return held
 
-    def served_again(
-        self, node: ClusterNode, vhost: str, queues: list[str], *, within_s: float
-    ) -> dict[str, float]:
-        """Watch, from inside `node`, when each quorum queue is served again after it has not
-        been: the first Raft consistent query that succeeds after one failed, i.e. a leader
-        a majority follows. Returns queue -> time.monotonic() (queues never back are left
-        out). Blocks up to `within_s`: start it before the fault, in a thread."""
+    def raft_names(self, vhost: str, queues: list[str]) -> dict[str, str]:
+        """Each quorum queue's Raft cluster name (taken while the cluster is whole)."""
         names = ", ".join(f'<<"{name}">>' for name in queues)
-        deadline_ms = int(within_s * 1000)
+        program = f"""
+            [{{N, element(1, amqqueue:get_pid(Q))}}
+             || N <- [{names}],
+                {{ok, Q}} <- [rabbit_amqqueue:lookup(rabbit_misc:r(<<"{vhost}">>, queue, N))]].
+        """
+        out = self.any_running().ctl("eval", " ".join(program.split()))
+        return dict(re.findall(r'\{<<"([^"]+)">>,\s*\'?([^\'}]+)\'?\}', out))
+
+    def served_again(
+        self, node: ClusterNode, raft: dict[str, str], *, within_s: float
+    ) -> dict[str, float]:
+        """Watch, from inside `node`, when each quorum queue (queue -> Raft name) is served
+        again: the first Raft consistent query that succeeds after one failed, i.e. a leader
+        a majority follows again. Start it once the fault is on (in a thread: it blocks up to
+        `within_s`). Returns queue -> time.monotonic(); queues never back are left out."""
+        pairs = ", ".join(f"{{<<\"{queue}\">>, '{name}'}}" for queue, name in raft.items())
         # Erlang, run by `rabbitmqctl eval`: one poller per queue, each asking every 20 ms
         # with a 100 ms bound, so a queue's answer is not held up behind another's. Every
         # failure (no leader, no quorum, the app paused, the member restarting) is "not served".
         program = f"""
-            V = <<"{vhost}">>, Self = self(),
-            End = erlang:monotonic_time(millisecond) + {deadline_ms},
+            Self = self(),
+            End = erlang:monotonic_time(millisecond) + {int(within_s * 1000)},
             Served = fun(R) ->
                 try ra:consistent_query({{R, node()}}, fun(_) -> ok end, 100) of
                     {{ok, ok, _}} -> true; _ -> false
@@ -207,13 +217,9 @@ class PrivateCluster:
                     {{_, true, true}} -> Self ! {{N, erlang:system_time(millisecond)}};
                     {{_, Ok, _}} -> timer:sleep(20), Poll(N, R, Failed orelse not Ok)
                 end end,
-            Names = [{names}],
-            [begin
-                 {{ok, Q}} = rabbit_amqqueue:lookup(rabbit_misc:r(V, queue, N)),
-                 {{R, _}} = amqqueue:get_pid(Q),
-                 spawn(fun() -> Poll(N, R, false) end)
-             end || N <- Names],
-            [receive {{N, T}} -> {{N, T}} end || N <- Names].
+            Pairs = [{pairs}],
+            [spawn(fun() -> Poll(N, R, false) end) || {{N, R}} <- Pairs],
+            [receive {{N, T}} -> {{N, T}} end || {{N, _}} <- Pairs].
         """
         out = node.ctl("eval", " ".join(program.split()), timeout=within_s + 30)
         offset = time.time() - time.monotonic()

@@ -310,12 +310,14 @@ async def test_lose_quorum_for_20_seconds(
         publisher = BarePublisher(confirm_timeout_s=settings.publish_timeout_s)
         publishing = asyncio.create_task(publisher.run(balancer.url(vhost)))
         *down, survivor = await asyncio.to_thread(led, cluster, vhost)  # the leaders go
-        watch = cluster.served_again
-        queues_back = asyncio.create_task(
-            asyncio.to_thread(watch, survivor, vhost, [*SERVICE_QUEUES], within_s=DOWN_S + 60)
-        )
+        raft = await asyncio.to_thread(cluster.raft_names, vhost, [*SERVICE_QUEUES])
         stopping = time.monotonic()
         lost = max(await asyncio.to_thread(cluster.stop, *down))
+        # Watched from now: a leader handed over while the nodes stopped is no return.
+        watch = cluster.served_again
+        queues_back = asyncio.create_task(
+            asyncio.to_thread(watch, survivor, raft, within_s=DOWN_S + 60)
+        )
         await asyncio.sleep(PROBE_AFTER_S)  # the survivor has paused by then
         load.add("new-call")  # a call that comes in while quorum is lost, on an edge of its own
         await asyncio.sleep(DOWN_S - PROBE_AFTER_S)  # quorum stays lost this long
