@@ -30,7 +30,9 @@ from bench.register.broker import BrokerSample, broker_sample
 from bench.register.memory import Footprint, pod_cpu_s, pod_processes
 from bench.stats import percentile
 from services.edge.videosdk.agent import DEFAULT_GREETING
-from tests.integration.register_harness import LocalRegistry, RoomHub, get, serving
+from tools.videosdk_local.hub import RoomHub
+from tools.videosdk_local.registry import LocalRegistry
+from tools.videosdk_local.support import get, serving
 
 log = logging.getLogger(__name__)
 

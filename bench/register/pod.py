@@ -25,7 +25,8 @@ from services.edge.videosdk.pod import running_pod
 from services.edge.videosdk.settings import VideoSDKSettings
 from services.runtime.lifecycle import setup_logging
 from services.runtime.settings import Settings
-from tests.integration.register_harness import TOKEN, HubPipeline, hub_room
+from tools.videosdk_local.hub import HubPipeline, hub_room
+from tools.videosdk_local.registry import TOKEN
 
 AGENT_ID = "dtmf-bus-bench"
 DRAIN_S = 30.0  # calls are hung up before the pod is stopped: the drain is short

@@ -29,18 +29,10 @@ from services.edge.videosdk.pod import CALL_DRAIN_S, EdgePod, running_pod
 from services.edge.videosdk.settings import VideoSDKSettings
 from services.runtime.settings import Settings
 from tests.integration.conftest import System
-from tests.integration.register_harness import (
-    TOKEN,
-    HubPipeline,
-    LocalRegistry,
-    RoomHub,
-    get,
-    hub_room,
-    replied,
-    scrape,
-    serving,
-    total,
-)
+from tests.integration.register_harness import replied, scrape, total
+from tools.videosdk_local.hub import HubPipeline, RoomHub, hub_room
+from tools.videosdk_local.registry import TOKEN, LocalRegistry
+from tools.videosdk_local.support import get, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -12,19 +12,14 @@ from services.edge.edge import BUSY_PROMPT, TIMEOUT_PROMPT, Edge, EdgeBusy
 from services.edge.handle import handle_for
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
+from tests.fakes import RecordingPublisher
 from tests.support import RecordingSession
 
 
-class Published:
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-
-    async def publish(self, event: AnyEvent) -> None:
-        self.events.append(event)
-
-
-def edge(*, reply_timeout_s: float = 5.0, max_unanswered: int = 0) -> tuple[Edge, Published]:
-    published = Published()
+def edge(
+    *, reply_timeout_s: float = 5.0, max_unanswered: int = 0
+) -> tuple[Edge, RecordingPublisher]:
+    published = RecordingPublisher()
     return Edge(
         edge_id="edge-a",
         publisher=published,
@@ -229,7 +224,7 @@ async def test_a_handle_keeps_its_reply_once_the_press_is_forgotten() -> None:
     assert await late.reply(timeout=0.01) is None
 
 
-class HeldPublisher(Published):
+class HeldPublisher(RecordingPublisher):
     """Holds a press's publish (as one awaiting its confirm) until released."""
 
     def __init__(self) -> None:

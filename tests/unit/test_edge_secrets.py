@@ -7,26 +7,19 @@ import logging
 
 import pytest
 
-from contracts import AnyEvent, Gather, GatheredInput, Hangup, KeyPress, Reply, Say, Transfer
+from contracts import Gather, GatheredInput, Hangup, KeyPress, Reply, Say, Transfer
 from services.edge.edge import Edge
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TRANSFER_REFUSED_PROMPT, TransferAllowlist
+from tests.fakes import RecordingPublisher
 from tests.support import RecordingSession
 
 REFUSED = "dtmf_transfers_refused_total"
 
 
-class Published:
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-
-    async def publish(self, event: AnyEvent) -> None:
-        self.events.append(event)
-
-
-def edge(allow: str = "") -> tuple[Edge, Published]:
-    published = Published()
+def edge(allow: str = "") -> tuple[Edge, RecordingPublisher]:
+    published = RecordingPublisher()
     e = Edge(
         edge_id="edge-a",
         publisher=published,
@@ -95,7 +88,7 @@ async def test_a_refused_transfer_is_apologised_for_logged_and_counted(
 
 
 async def test_nothing_is_transferred_by_an_edge_without_an_allowlist() -> None:
-    e = Edge(edge_id="edge-a", publisher=Published(), metrics=Metrics())
+    e = Edge(edge_id="edge-a", publisher=RecordingPublisher(), metrics=Metrics())
     session = RecordingSession()
     call = await e.start_call(session, source="simulator")
     press = (await e.press(call, "0")).event

@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts import AnyEvent, Gather, GatheredInput, Reply, Say
+from contracts import Gather, GatheredInput, Reply, Say
 from services.edge.calls import Call
 from services.edge.edge import Edge, PressHandle
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
+from tests.fakes import RecordingPublisher
 from tests.support import RecordingSession
 
 
-class Published:
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-        self._gathered = asyncio.Condition()
-
-    async def publish(self, event: AnyEvent) -> None:
-        async with self._gathered:
-            self.events.append(event)
-            self._gathered.notify_all()
-
-    def inputs(self) -> list[GatheredInput]:
-        return [e for e in self.events if isinstance(e, GatheredInput)]
-
-    async def gathered(self, n: int = 1, *, timeout: float = 5) -> list[GatheredInput]:
-        async with asyncio.timeout(timeout), self._gathered:
-            await self._gathered.wait_for(lambda: len(self.inputs()) >= n)
-        return self.inputs()
-
-
 async def gathering_call(
-    spec: Gather, *, edge: Edge | None = None, published: Published | None = None
-) -> tuple[Edge, Published, Call, RecordingSession]:
+    spec: Gather, *, edge: Edge | None = None, published: RecordingPublisher | None = None
+) -> tuple[Edge, RecordingPublisher, Call, RecordingSession]:
     """A call on which a service has answered a press with this Gather."""
-    published = published or Published()
+    published = published or RecordingPublisher()
     edge = edge or Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     session = RecordingSession()
     call = await edge.start_call(session, source="simulator")
@@ -60,7 +42,7 @@ async def test_finish_key_ends_the_input_and_is_not_part_of_it() -> None:
         Gather(name="account", prompt="Enter your account", max_digits=8)
     )
     presses = await press_all(edge, call, "10*7#")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.digits, gathered.reason) == ("10*7", "finish_key")
     assert gathered.routing_key == "input.account"
     assert gathered.sequence == presses[-1].event.sequence
@@ -82,14 +64,14 @@ async def test_finish_key_ends_the_input_and_is_not_part_of_it() -> None:
 async def test_finish_key_first_gives_an_empty_input() -> None:
     edge, published, call, _ = await gathering_call(Gather(name="pin"))
     await press_all(edge, call, "#")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.digits, gathered.reason) == ("", "finish_key")
 
 
 async def test_max_digits_ends_it_without_the_finish_key() -> None:
     edge, published, call, _ = await gathering_call(Gather(name="choice", max_digits=2))
     presses = await press_all(edge, call, "42")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.digits, gathered.reason) == ("42", "max_digits")
     # The next press is a plain key press again.
     after = (await edge.press(call, "1")).event
@@ -102,7 +84,7 @@ async def test_no_finish_key_means_only_count_or_time_end_it() -> None:
         Gather(name="code", finish_key=None, max_digits=3)
     )
     await press_all(edge, call, "#0#")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.digits, gathered.reason) == ("#0#", "max_digits")
 
 
@@ -111,7 +93,7 @@ async def test_silence_between_digits_ends_it() -> None:
         Gather(name="account", inter_digit_timeout_s=0.05, timeout_s=30)
     )
     await press_all(edge, call, "12")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.digits, gathered.reason) == ("12", "inter_digit_timeout")
 
 
@@ -119,7 +101,7 @@ async def test_nothing_entered() -> None:
     _edge, published, _call, _ = await gathering_call(
         Gather(name="account", inter_digit_timeout_s=0.05)
     )
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.digits, gathered.reason) == ("", "no_input")
 
 
@@ -128,7 +110,7 @@ async def test_overall_timeout_bounds_a_slow_caller() -> None:
         Gather(name="account", inter_digit_timeout_s=60, timeout_s=0.1)
     )
     await press_all(edge, call, "9")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.digits, gathered.reason) == ("9", "timeout")
 
 
@@ -141,7 +123,7 @@ async def test_call_ending_mid_gather_publishes_no_input() -> None:
     timer = asyncio.Event()
     asyncio.get_running_loop().call_later(0.15, timer.set)
     await timer.wait()  # well past the inter-digit timeout
-    assert published.inputs() == []
+    assert published.of_type(GatheredInput) == []
     assert call.gather is None
 
 
@@ -156,13 +138,13 @@ async def test_a_new_gather_replaces_the_old_one() -> None:
     )
     assert await edge.apply_reply(second) == Outcome.REPLIED
     await press_all(edge, call, "0000")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert (gathered.name, gathered.digits, gathered.reason) == ("pin", "0000", "max_digits")
     assert session.said == ["Now your PIN"]
 
 
 async def test_two_calls_gather_at_once_without_mixing_digits() -> None:
-    published = Published()
+    published = RecordingPublisher()
     edge = Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     _, _, a, _ = await gathering_call(Gather(name="account"), edge=edge, published=published)
     _, _, b, _ = await gathering_call(Gather(name="account"), edge=edge, published=published)
@@ -170,7 +152,7 @@ async def test_two_calls_gather_at_once_without_mixing_digits() -> None:
         await edge.press(a, key_a)
         await edge.press(b, key_b)
     await edge.press(a, "#")
-    gathered = await published.gathered(2)
+    gathered = await published.wait_for(GatheredInput, 2)
     by_call = {g.call_id: g.digits for g in gathered}
     assert by_call == {a.call_id: "123", b.call_id: "98"}
 
@@ -190,7 +172,7 @@ async def test_no_barge_in_when_the_gather_says_so() -> None:
 async def test_the_reply_to_the_input_answers_the_press_that_completed_it() -> None:
     edge, published, call, session = await gathering_call(Gather(name="account"))
     presses = await press_all(edge, call, "7#")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     reply = Reply(
         call_id=call.call_id,
         in_reply_to=gathered.event_id,
@@ -207,7 +189,7 @@ async def test_handles_of_collected_presses_point_at_the_input() -> None:
     edge, published, call, _ = await gathering_call(Gather(name="account"))
     first = await edge.press(call, "7")
     last = await edge.press(call, "#")
-    [gathered] = await published.gathered()
+    [gathered] = await published.wait_for(GatheredInput)
     assert first.answered_by is None  # only collected: nothing to wait for
     assert await first.reply(timeout=1) is None
     assert last.answered_by == gathered.event_id

@@ -24,6 +24,7 @@ from services.runtime.dispatch import Dispatcher
 from services.runtime.metrics import Metrics
 from services.runtime.service import ConsumerService, keys
 from services.runtime.settings import SettingsError
+from tests.fakes import RecordingPublisher
 from tests.support import RecordingSession
 
 handler_log = logging.getLogger("tests.unit.test_logs.handler")
@@ -124,7 +125,7 @@ async def test_with_tracing_on_a_line_names_its_trace_and_span(
 
 
 async def test_the_edges_lines_about_a_reply_name_its_call_and_press(written: JsonLines) -> None:
-    edge = Edge(edge_id="edge-a", publisher=_Discard(), metrics=Metrics())
+    edge = Edge(edge_id="edge-a", publisher=RecordingPublisher(), metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
     press = (await edge.press(call, "1")).event
 
@@ -181,8 +182,3 @@ def test_setup_logging_follows_dtmf_log_format(fmt: str) -> None:
         )
     else:
         assert line.endswith("WARNING dtmf.check: hello there")
-
-
-class _Discard:
-    async def publish(self, event: object) -> None:
-        return None

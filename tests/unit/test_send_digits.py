@@ -24,17 +24,10 @@ from services.edge.simulator import SimulatedSession
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TransferAllowlist
+from tests.fakes import RecordingPublisher
 from tests.support import RecordingSession
 
 REPLY_SCHEMA = Draft202012Validator(json.loads((SCHEMA_DIR / "reply.schema.json").read_text()))
-
-
-class Published:
-    def __init__(self) -> None:
-        self.events: list[object] = []
-
-    async def publish(self, event: object) -> None:
-        self.events.append(event)
 
 
 class DialingSession(RecordingSession):
@@ -60,7 +53,7 @@ class DialingSession(RecordingSession):
 def new_edge() -> Edge:
     return Edge(
         edge_id="edge-a",
-        publisher=Published(),
+        publisher=RecordingPublisher(),
         metrics=Metrics(),
         transfer_allow=TransferAllowlist.parse("+15550100"),
     )

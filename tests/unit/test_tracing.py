@@ -9,21 +9,14 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
-from contracts import AnyEvent, KeyPress, Reply, Say
+from contracts import KeyPress, Reply, Say
 from contracts.base import utcnow
 from services.edge.edge import TIMEOUT_PROMPT, Edge
 from services.runtime import tracing
 from services.runtime.codec import to_message
 from services.runtime.metrics import Metrics
+from tests.fakes import RecordingPublisher
 from tests.support import RecordingSession
-
-
-class Published:
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-
-    async def publish(self, event: AnyEvent) -> None:
-        self.events.append(event)
 
 
 def answer(press: KeyPress) -> Reply:
@@ -98,7 +91,7 @@ def test_a_reply_carries_the_span_it_was_sent_in(exporter: InMemorySpanExporter)
 async def test_a_press_span_runs_from_the_press_to_its_reply(
     exporter: InMemorySpanExporter,
 ) -> None:
-    published = Published()
+    published = RecordingPublisher()
     edge = Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
     press = (await edge.press(call, "1")).event
@@ -127,7 +120,9 @@ async def test_a_press_span_runs_from_the_press_to_its_reply(
 async def test_a_press_left_unanswered_ends_its_span_as_an_error(
     exporter: InMemorySpanExporter,
 ) -> None:
-    edge = Edge(edge_id="edge-a", publisher=Published(), metrics=Metrics(), reply_timeout_s=0.05)
+    edge = Edge(
+        edge_id="edge-a", publisher=RecordingPublisher(), metrics=Metrics(), reply_timeout_s=0.05
+    )
     session = RecordingSession()
     call = await edge.start_call(session, source="simulator")
     await edge.press(call, "7")
@@ -138,7 +133,7 @@ async def test_a_press_left_unanswered_ends_its_span_as_an_error(
 
 
 async def test_off_a_press_has_no_span_and_no_exemplar() -> None:
-    published = Published()
+    published = RecordingPublisher()
     edge = Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
     press = (await edge.press(call, "1")).event
@@ -159,7 +154,7 @@ async def test_an_event_published_later_still_carries_its_own_press(
 ) -> None:
     """A retried publish runs in another task (a call's lane): the header comes from the
     event's own span, never from whatever span is current there."""
-    published = Published()
+    published = RecordingPublisher()
     edge = Edge(edge_id="edge-a", publisher=published, metrics=Metrics())
     call = await edge.start_call(RecordingSession(), source="simulator")
     first = (await edge.press(call, "1")).event

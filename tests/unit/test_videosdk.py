@@ -4,11 +4,11 @@ Real: `BusDTMFHandler` (a `DTMFHandler`), `AgentSession`, `Agent` (`IVRAgent`), 
 `JobContext` with `RoomOptions` and its own `run_until_shutdown`, `WorkerJob`, and the `Edge`.
 Stood in for, and nothing else:
 
-- the network side of the room (`LocalPubSubRoom`): PubSub delivery, the participant
-  joining, the session ending, the SIP transfer API. `RoomOptions(join_meeting=False)`
-  keeps `JobContext.connect` from building the real `VideoSDKHandler`, and the local room is
-  assigned to `ctx.room` instead;
-- the broker (`RecordingPublisher`, an in-memory `EventPublisher`).
+- the network side of the room (`LocalPubSubRoom`, tools/videosdk_local): PubSub delivery,
+  the participant joining, the session ending, the SIP transfer API.
+  `RoomOptions(join_meeting=False)` keeps `JobContext.connect` from building the real
+  `VideoSDKHandler`, and the local room is assigned to `ctx.room` instead;
+- the broker (`RecordingPublisher`, an in-memory `EventPublisher`, tests/fakes.py).
 
 The pipeline has no STT/LLM/TTS providers, so nothing leaves the process: `AgentSession.say`
 still adds the text to the agent's chat context and hands it to `Pipeline.send_message`,
@@ -23,7 +23,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,7 +52,7 @@ from videosdk.agents.job import (
 from videosdk.agents.room._input_stream import InputStreamManager
 from vsaiortc.mediastreams import MediaStreamError
 
-from contracts.events import AnyEvent, CallEnded, CallStarted, KeyPress
+from contracts.events import CallEnded, CallStarted, KeyPress
 from contracts.replies import Hangup, Reply, Say, SetInstructions, Transfer
 from services.edge.edge import BUSY_PROMPT, Edge
 from services.edge.inband.pairing import SourcePolicy
@@ -68,10 +68,11 @@ from services.edge.videosdk.worker import build_worker_job, run_job
 from services.runtime.metrics import Metrics, sharing
 from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TransferAllowlist
+from tests.fakes import RecordingPublisher
+from tools.videosdk_local.room import PARTICIPANT, LocalPubSubRoom, dtmf_message
 
 ROOM_ID = "room-abc"
 EDGE_ID = "edge-test"
-PARTICIPANT = "otb9vc4s"
 TIMEOUT_S = 5.0
 # payload.timestamp "1757332934706" in the documented message
 PRESSED_AT = datetime(2025, 9, 8, 12, 2, 14, 706000, tzinfo=UTC)
@@ -82,110 +83,7 @@ SENT_AT = datetime(2025, 9, 8, 12, 2, 14, 726000, tzinfo=UTC)
 PACKAGE_LOGGER = "services.edge.videosdk"
 
 
-def dtmf_message(
-    number: object, *, msg_id: str = "32gwnzkt5we", millis: object = "1757332934706"
-) -> dict[str, Any]:
-    """A DTMF_EVENT PubSub message in the format VideoSDK documents."""
-    return {
-        "message": "Dtmf event received",
-        "senderId": PARTICIPANT,
-        "timestamp": "2025-09-08T12:02:14.726Z",
-        "topic": "DTMF_EVENT",
-        "senderName": "Participant",
-        "id": msg_id,
-        "payload": {"number": number, "timestamp": millis},
-    }
-
-
-# --- stand-ins for the network and the broker --------------------------------------------
-
-
-class LocalPubSubRoom:
-    """The room's network side, in process: only what the SDK calls on a room in this flow."""
-
-    audio_track = None  # no media; JobContext hands this to the pipeline
-
-    def __init__(self) -> None:
-        self.subscriptions: dict[str, Callable[[Any], Any]] = {}
-        self.subscribed = asyncio.Event()
-        self.transfers: list[str] = []
-        self.end_reasons: list[str] = []
-        self._session_end_callbacks: list[Callable[[str], None]] = []
-        self._returned: list[asyncio.Future[Any]] = []
-        # The SDK reads these two names on a room (AgentSession.say, JobContext.shutdown).
-        self._left = False
-        self._session_ended = False
-
-    @property
-    def left(self) -> bool:
-        return self._left
-
-    async def connect(self) -> None:
-        pass
-
-    async def subscribe_to_pubsub(self, config: dict[str, Any]) -> list[Any]:
-        self.subscriptions[config["topic"]] = config["cb"]
-        self.subscribed.set()
-        return []  # no earlier messages
-
-    def publish(self, topic: str, message: object) -> None:
-        # VideoSDK's PubSub calls the subscriber synchronously with the decoded message.
-        result = self.subscriptions[topic](message)
-        if isinstance(result, asyncio.Future):
-            self._returned.append(result)
-
-    async def settle(self) -> None:
-        """Await whatever the subscriber callbacks returned (the stock handler's tasks)."""
-        await asyncio.gather(*self._returned)
-
-    def setup_session_end_callback(self, callback: Callable[[str], None]) -> None:
-        self._session_end_callbacks.append(callback)
-
-    async def wait_for_participant(self, participant_id: str | None = None) -> str:
-        return participant_id or PARTICIPANT
-
-    async def call_transfer(self, transfer_to: str) -> None:
-        self.transfers.append(transfer_to)
-
-    async def force_end_session(self, reason: str = "manual_hangup") -> None:
-        self.end_session(reason)
-
-    def end_session(self, reason: str) -> None:
-        """What the room does when the caller hangs up or the session is ended."""
-        if self._session_ended:
-            return
-        self._session_ended = True
-        self.end_reasons.append(reason)
-        for callback in self._session_end_callbacks:
-            callback(reason)
-
-    async def leave(self) -> None:
-        self._left = True
-
-    async def cleanup(self) -> None:
-        pass
-
-
-class RecordingPublisher:
-    """In-memory EventPublisher; the broker is not under test here."""
-
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-        self._published = asyncio.Condition()
-
-    async def publish(self, event: AnyEvent) -> None:
-        async with self._published:
-            self.events.append(event)
-            self._published.notify_all()
-
-    @property
-    def presses(self) -> list[KeyPress]:
-        return [event for event in self.events if isinstance(event, KeyPress)]
-
-    async def wait_for_presses(self, count: int) -> list[KeyPress]:
-        async with asyncio.timeout(TIMEOUT_S), self._published:
-            await self._published.wait_for(lambda: len(self.presses) >= count)
-        return self.presses
+# --- stand-ins: the room's network side and the broker are imported, the pipeline is here ---
 
 
 class RecordingPipeline(Pipeline):  # type: ignore[misc]
@@ -457,7 +355,7 @@ async def test_key_presses_in_the_room_become_published_key_press_events() -> No
     async with live_call() as live:
         for message in messages:
             live.room.publish(DTMF_TOPIC, message)
-        presses = await live.publisher.wait_for_presses(len(messages))
+        presses = await live.publisher.wait_for(KeyPress, len(messages), timeout=TIMEOUT_S)
 
     assert [p.key for p in presses] == ["1", "0", "*", "#"]
     assert [p.routing_key for p in presses] == ["dtmf.1", "dtmf.0", "dtmf.star", "dtmf.hash"]
@@ -494,9 +392,9 @@ async def test_malformed_messages_publish_nothing_and_later_presses_still_do(
             live.room.publish(DTMF_TOPIC, _without(dtmf_message(1, msg_id="bare"), "payload"))
             live.room.publish(DTMF_TOPIC, dtmf_message("X", msg_id="bad-key"))
             live.room.publish(DTMF_TOPIC, dtmf_message(2, msg_id="good"))
-            await live.publisher.wait_for_presses(1)
+            await live.publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
 
-    [press] = live.publisher.presses
+    [press] = live.publisher.of_type(KeyPress)
     assert (press.key, press.sequence, press.source_message_id) == ("2", 1, "good")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("no payload" in w and "'bare'" in w for w in warnings)
@@ -509,7 +407,7 @@ async def test_a_press_the_edge_sheds_is_answered_busy_in_the_room_and_the_call_
         live.room.publish(DTMF_TOPIC, dtmf_message(1, msg_id="sent"))
         live.room.publish(DTMF_TOPIC, dtmf_message(2, msg_id="shed"))  # the first awaits a reply
         await asyncio.wait_for(live.pipeline.spoke.wait(), TIMEOUT_S)
-        [first] = await live.publisher.wait_for_presses(1)
+        [first] = await live.publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
         await live.edge.apply_reply(
             Reply(
                 call_id=first.call_id,
@@ -519,7 +417,7 @@ async def test_a_press_the_edge_sheds_is_answered_busy_in_the_room_and_the_call_
             )
         )
         live.room.publish(DTMF_TOPIC, dtmf_message(3, msg_id="after"))
-        presses = await live.publisher.wait_for_presses(2)
+        presses = await live.publisher.wait_for(KeyPress, 2, timeout=TIMEOUT_S)
 
     assert live.pipeline.spoken == [DEFAULT_GREETING, BUSY_PROMPT, "Sales"]
     assert [(p.key, p.source_message_id) for p in presses] == [("1", "sent"), ("3", "after")]
@@ -528,7 +426,7 @@ async def test_a_press_the_edge_sheds_is_answered_busy_in_the_room_and_the_call_
 async def test_a_reply_changes_the_real_agents_instructions_and_is_said() -> None:
     async with live_call() as live:
         live.room.publish(DTMF_TOPIC, dtmf_message(1))
-        [press] = await live.publisher.wait_for_presses(1)
+        [press] = await live.publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
         reply = Reply(
             call_id=press.call_id,
             in_reply_to=press.event_id,
@@ -552,7 +450,7 @@ async def test_a_reply_changes_the_real_agents_instructions_and_is_said() -> Non
 async def test_transfer_and_hangup_replies_reach_the_room_and_end_the_call() -> None:
     async with live_call() as live:
         live.room.publish(DTMF_TOPIC, dtmf_message(2))
-        [press] = await live.publisher.wait_for_presses(1)
+        [press] = await live.publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
 
         def reply(*actions: Say | Transfer | Hangup, service: str = "support") -> Reply:
             return Reply(
@@ -598,7 +496,7 @@ async def test_run_job_leaves_the_room_and_ends_the_call_when_asked_to_stop() ->
     job = asyncio.create_task(run_job(new_job_context(room), entrypoint, stop=stop))
     await until(room.subscribed.wait(), job)
     room.publish(DTMF_TOPIC, dtmf_message(5))
-    await publisher.wait_for_presses(1)
+    await publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
 
     stop.set()
     async with asyncio.timeout(TIMEOUT_S):
@@ -657,7 +555,7 @@ async def test_the_worker_entrypoint_opens_its_own_edge_and_serves_the_call() ->
     running = asyncio.create_task(run_job(new_job_context(room), job.entrypoint, stop=stop))
     await until(room.subscribed.wait(), running)
     room.publish(DTMF_TOPIC, dtmf_message(0))
-    [press] = await WORKER_PUBLISHER.wait_for_presses(1)
+    [press] = await WORKER_PUBLISHER.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
     room.end_session("caller_hung_up")
     async with asyncio.timeout(TIMEOUT_S):
         await running
@@ -891,12 +789,12 @@ async def test_tones_in_the_callers_audio_are_presses_once_and_never_reach_the_s
         # "5": both the gateway (PubSub, at the tone's start) and the tone; "9": tone only,
         # a carrier that sends no RFC 4733 events for it.
         live.room.publish(DTMF_TOPIC, dtmf_message(5, msg_id="g5"))
-        await live.publisher.wait_for_presses(1)
+        await live.publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
         track = CallerTrack(_caller_audio(("5", 120), ("9", 80)))
         stream = type("Stream", (), {"track": track, "id": "caller-audio"})()
         # The SDK's own reader of a participant's audio: av frame -> PCM -> the pipeline.
         await InputStreamManager(pipeline=live.pipeline).add_audio_listener(stream)
-        presses = await live.publisher.wait_for_presses(2)
+        presses = await live.publisher.wait_for(KeyPress, 2, timeout=TIMEOUT_S)
 
     assert [(p.key, p.source) for p in presses] == [("5", "videosdk"), ("9", "inband")]
     assert [p.sequence for p in presses] == [1, 2]
@@ -919,7 +817,7 @@ async def test_the_gateway_policy_runs_no_detector_and_leaves_the_audio_alone() 
         stream = type("Stream", (), {"track": track, "id": "caller-audio"})()
         await InputStreamManager(pipeline=live.pipeline).add_audio_listener(stream)
         live.room.publish(DTMF_TOPIC, dtmf_message(3, msg_id="g3"))
-        presses = await live.publisher.wait_for_presses(1)
+        presses = await live.publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
 
     assert [(p.key, p.source) for p in presses] == [("3", "videosdk")]
     heard = np.frombuffer(bytes(pipeline.heard), dtype="<i2").reshape(-1, 2)[:, 0]
@@ -934,6 +832,6 @@ async def test_the_inband_policy_ignores_the_gateways_events() -> None:
         track = CallerTrack(_caller_audio(("#", 100)))
         stream = type("Stream", (), {"track": track, "id": "caller-audio"})()
         await InputStreamManager(pipeline=live.pipeline).add_audio_listener(stream)
-        presses = await live.publisher.wait_for_presses(1)
+        presses = await live.publisher.wait_for(KeyPress, 1, timeout=TIMEOUT_S)
 
     assert [(p.key, p.source) for p in presses] == [("#", "inband")]
