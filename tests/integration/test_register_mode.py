@@ -8,7 +8,7 @@ SDK's `_execute_job_entrypoint`, `JobContext.run_until_shutdown`, `AgentSession`
 `Pipeline`, our DTMF handler and Edge; RabbitMQ (a private vhost) with the real sales,
 support, menu and call log services; the pod's /metrics, /healthz and /readyz over HTTP.
 
-Stood in for, and nothing else (tests/integration/register_harness.py, which says what is
+Stood in for, and nothing else (tools/videosdk_local, which says what is
 not verified): VideoSDK's agent registry and the rooms.
 """
 
