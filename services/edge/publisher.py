@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 Event = AnyEvent
 EVENT_TYPES = ("key_press", "call_started", "call_ended", "gathered_input")
 
-# Bounded so that a caller is answered again soon after the broker recovers (leaders move
-# in under a second), without spinning while it is away.
-RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5)
+# Between retries against a broker that answers with nacks (a quorum queue electing a new
+# leader: under a second). Capped low, since a caller's answer waits up to one delay past the
+# broker's recovery, and a nack costs the broker little. While the link is down, lanes wait
+# for it instead.
+RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.25)
 # Consecutive failures, with the connection up, before the channel is replaced.
 RENEW_AFTER_FAILURES = 2
 
@@ -179,7 +181,9 @@ class BufferingPublisher:
     async def _drain(self, call_id: str, lane: _Lane) -> None:
         attempt = 0
         while lane.items:
-            await self._channel.connected.wait()
+            if not self._channel.connected.is_set():
+                await self._channel.connected.wait()
+                attempt = 0  # the link is back: retry at once, not at the outage's pace
             head = lane.items[0]
             if await self._try_send(head.event):
                 lane.items.popleft()

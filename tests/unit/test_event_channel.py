@@ -1,10 +1,14 @@
 """When the edge's events channel counts as stuck (and is replaced): publishes wait and the
 broker has answered none of them for the stall bound. A slow broker, one that still answers
-something, or an idle channel is never stuck."""
+something, or an idle channel is never stuck. And what a renewal replaces: a channel, then
+the connection, but nothing while the connection itself is gone (aio-pika reconnects it)."""
 
 from __future__ import annotations
 
-from services.edge.event_channel import StallWatch
+import asyncio
+from types import SimpleNamespace
+
+from services.edge.event_channel import AmqpEventChannel, StallWatch
 
 STALL_S = 1.0
 
@@ -47,3 +51,76 @@ def test_a_fresh_channel_gets_a_window_of_its_own() -> None:
     watch.sent(11.3)
     assert not watch.stalled(12.1)
     assert watch.stalled(12.4)
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.connection = SimpleNamespace(is_closed=False)
+
+
+class _Connection:
+    """What AmqpEventChannel uses of a robust connection; `drop()` is a node's death as aio-pika
+    sees it before its close callbacks have run: the transport is gone, reconnecting."""
+
+    def __init__(self) -> None:
+        self.transport: _Transport | None = _Transport()
+        self.connected = asyncio.Event()
+        self.connected.set()
+        self.close_callbacks: set[object] = set()
+        self.reconnect_callbacks: set[object] = set()
+        self.channels = 0
+
+    async def channel(self, *, publisher_confirms: bool) -> SimpleNamespace:
+        assert publisher_confirms
+        if self.transport is None:
+            raise RuntimeError("closed")
+        self.channels += 1
+
+        async def get_exchange(name: str, *, ensure: bool) -> str:
+            return name
+
+        async def close() -> None:
+            pass
+
+        return SimpleNamespace(get_exchange=get_exchange, close=close)
+
+    def drop(self) -> None:
+        self.transport = None
+
+    async def close(self) -> None:
+        self.transport = None
+
+
+class _Connections:
+    def __init__(self) -> None:
+        self.opened: list[_Connection] = []
+
+    async def __call__(self) -> _Connection:
+        self.opened.append(_Connection())
+        return self.opened[-1]
+
+
+async def test_renewals_on_a_live_connection_open_channels_then_a_fresh_connection() -> None:
+    connect = _Connections()
+    link = AmqpEventChannel(connect, stall_s=0.0)  # type: ignore[arg-type]
+    await link.open()
+    for _ in range(3):
+        await link.renew()
+    assert connect.opened[0].channels == 3  # the first, and two fresh ones
+    assert len(connect.opened) == 2  # the third renewal: a fresh connection
+    await link.close()
+
+
+async def test_renewals_while_the_connection_is_gone_leave_it_to_aio_pika() -> None:
+    """The connection dropped: aio-pika reconnects it and restores the channel by itself. A
+    fresh channel cannot open, and a second connection raced against that reconnect only
+    adds a switch-over that fails the publishes in flight (callers waited 2.2 s, not 1 s)."""
+    connect = _Connections()
+    link = AmqpEventChannel(connect, stall_s=0.0)  # type: ignore[arg-type]
+    await link.open()
+    connect.opened[0].drop()
+    for _ in range(3):
+        await link.renew()
+    assert len(connect.opened) == 1
+    assert connect.opened[0].channels == 1
+    await link.close()
