@@ -222,7 +222,8 @@ class LinkState:
         self._connection = connection
         self._changed = asyncio.Condition()
         self._clock = clock
-        self._lost_at = self._reminded_at = 0.0
+        # From now, should the connection be down already: a reminder then counts from here.
+        self._lost_at = self._reminded_at = clock()
         self._attempts = 0  # failed since the loss
         connection.close_callbacks.add(self._on_close)
         connection.reconnect_callbacks.add(self._on_reconnect)

@@ -169,17 +169,22 @@ async def test_no_barge_in_when_the_gather_says_so() -> None:
     assert session.interruptions == 0
 
 
-async def test_the_reply_to_the_input_answers_the_press_that_completed_it() -> None:
-    edge, published, call, session = await gathering_call(Gather(name="account"))
-    presses = await press_all(edge, call, "7#")
-    [gathered] = await published.wait_for(GatheredInput)
-    reply = Reply(
+def billing_reply(call: Call, gathered: GatheredInput) -> Reply:
+    """What the billing service answers to a completed input."""
+    return Reply(
         call_id=call.call_id,
         in_reply_to=gathered.event_id,
         sequence=gathered.sequence,
         service="billing",
         actions=[Say(text="Thanks")],
     )
+
+
+async def test_the_reply_to_the_input_answers_the_press_that_completed_it() -> None:
+    edge, published, call, session = await gathering_call(Gather(name="account"))
+    presses = await press_all(edge, call, "7#")
+    [gathered] = await published.wait_for(GatheredInput)
+    reply = billing_reply(call, gathered)
     await edge.apply_reply(reply)
     assert await presses[-1].reply(timeout=1) == reply
     assert session.said == ["Thanks"]
@@ -193,12 +198,6 @@ async def test_handles_of_collected_presses_point_at_the_input() -> None:
     assert first.answered_by is None  # only collected: nothing to wait for
     assert await first.reply(timeout=1) is None
     assert last.answered_by == gathered.event_id
-    reply = Reply(
-        call_id=call.call_id,
-        in_reply_to=gathered.event_id,
-        sequence=gathered.sequence,
-        service="billing",
-        actions=[Say(text="Thanks")],
-    )
+    reply = billing_reply(call, gathered)
     await edge.apply_reply(reply)
     assert await last.reply(timeout=1) == reply
