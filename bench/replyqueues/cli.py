@@ -5,7 +5,7 @@ default: nothing else runs on it, so its CPU and memory are the rounds' alone, a
 enough files) or on the machine's broker (`--broker local`, shared: a round it has no open
 files for is skipped). The restart phase always runs on a private node: restarting the
 machine's broker would pull it from under everyone else. The cluster phase forms private
-3-node clusters (tests.cluster.private_cluster), one per partition handling mode: the
+3-node clusters (tools.private_nodes.cluster), one per partition handling mode: the
 operator's pause_minority, and ignore, to tell the queue type's part from the mode's.
 
 Output: a table on stdout, JSON in var/bench/replyqueues-<UTC>.json (or --out). Progress on

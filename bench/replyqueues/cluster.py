@@ -187,9 +187,9 @@ async def quorum_loss_phase(
 
 
 def run_cluster(chosen: Sequence[Design], replies: int, modes: Sequence[str]) -> dict[str, Any]:
-    """Per partition handling mode, a fresh 3-node cluster (tests.cluster.private_cluster):
+    """Per partition handling mode, a fresh 3-node cluster (tools.private_nodes.cluster):
     node 0 killed under held queues, then 2 of 3 nodes killed under new call starts."""
-    from tests.cluster.private_cluster import PrivateCluster
+    from tools.private_nodes.cluster import PrivateCluster
 
     results: dict[str, Any] = {}
     for mode in modes:

@@ -101,8 +101,8 @@ def private_vhost(node: Node) -> Iterator[tuple[str, str]]:
 
 @contextlib.contextmanager
 def private_node(nofile: int) -> Iterator[tuple[Node, Any]]:
-    """A RabbitMQ node of our own (tests.integration.private_broker), removed afterwards."""
-    from tests.integration.private_broker import PrivateBroker
+    """A RabbitMQ node of our own (tools.private_nodes.broker), removed afterwards."""
+    from tools.private_nodes.broker import PrivateBroker
 
     class RoomyBroker(PrivateBroker):
         """Started as the rabbitmq user directly, not through `su`: su's PAM session resets

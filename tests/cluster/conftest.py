@@ -24,8 +24,8 @@ from services.edge.edge import BUSY_PROMPT, TIMEOUT_PROMPT, Edge, EdgeBusy
 from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from tests.cluster.balancer import Balancer
-from tests.cluster.private_cluster import PrivateCluster
 from tests.integration.conftest import STANDARD, WatchedCallLog
+from tools.private_nodes.cluster import PrivateCluster
 
 PROMPTS = (TIMEOUT_PROMPT, BUSY_PROMPT)
 

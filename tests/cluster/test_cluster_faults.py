@@ -26,7 +26,7 @@ from tests.cluster.bare_probe import (
     declare_probe,
 )
 from tests.cluster.conftest import SLACK_S, Caller, Load, running_load
-from tests.cluster.private_cluster import ClusterNode, PrivateCluster
+from tools.private_nodes.cluster import ClusterNode, PrivateCluster
 
 log = logging.getLogger(__name__)
 

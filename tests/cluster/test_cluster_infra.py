@@ -9,7 +9,7 @@ import aio_pika
 import pytest
 
 from tests.cluster.balancer import Balancer
-from tests.cluster.private_cluster import PrivateCluster
+from tools.private_nodes.cluster import PrivateCluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.prometheus_stack import ROOT, SCRAPE_INTERVAL_S, Bus, api, eventually, running_bus
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 DASHBOARD = ROOT / "deploy/monitoring/grafana-dashboard.json"
 # Sales, a key nobody serves (the menu answers it through the alternate exchange), support.

@@ -23,7 +23,7 @@ from services.runtime.service import ConsumerService, all_events
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 Inbox = asyncio.Queue[AbstractIncomingMessage]
 STANDARD = (sales.build, support.build, menu.build)

@@ -23,7 +23,7 @@ from services.runtime.broker import NodesConnection
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.sales.service import INSTRUCTIONS as SALES
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 
 @pytest.fixture

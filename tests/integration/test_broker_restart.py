@@ -22,7 +22,7 @@ from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
 from tests.integration.conftest import WatchedCallLog
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 KEYS = ["1", "9", "2", "0", "*", "#", "5"]
 REPLY_TIMEOUT_S = 30  # longer than the restart: presses held meanwhile are answered after it

@@ -17,8 +17,8 @@ from services.runtime import broker
 from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from services.sales import service as sales
-from tests.integration.private_broker import PrivateBroker
-from tests.integration.tls_certs import TlsFiles, make_tls_files
+from tools.private_nodes.broker import PrivateBroker
+from tools.private_nodes.tls import TlsFiles, make_tls_files
 
 pytestmark = pytest.mark.integration
 

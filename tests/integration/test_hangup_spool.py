@@ -18,7 +18,7 @@ from services.runtime.metrics import Metrics
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from tests.integration.conftest import WatchedCallLog
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 
 def spooled(directory: Path) -> list[Path]:

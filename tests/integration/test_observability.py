@@ -17,7 +17,7 @@ from services.runtime.app import running_service
 from services.runtime.metrics import METRIC_NAMES
 from services.runtime.settings import Settings
 from services.sales import service as sales
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

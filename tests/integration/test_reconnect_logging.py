@@ -19,7 +19,7 @@ from services.runtime.app import running_service
 from services.runtime.reconnect_logs import quiet_ordinary_reconnects
 from services.runtime.settings import Settings
 from services.sales import service as sales
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 SALES = "dtmf-sales"
 EDGE = "dtmf-edge-edge-logging"

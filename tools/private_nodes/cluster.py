@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests.integration.private_broker import PrivateBroker
+from tools.private_nodes.broker import PrivateBroker
 
 log = logging.getLogger(__name__)
 

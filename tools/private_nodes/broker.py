@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tests.integration.tls_certs import TlsFiles
+    from tools.private_nodes.tls import TlsFiles
 
 
 def _free_port() -> int:
