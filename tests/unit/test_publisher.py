@@ -163,3 +163,36 @@ async def test_a_confirm_cancelled_by_a_closing_channel_is_retried_not_raised() 
     await pub.publish(press(1))
     assert await pub.stop(timeout=5)
     assert channel.sent == ["c1"]
+
+
+class DroppingChannel(Channel):
+    """A channel whose connection drops on the send scripted as DROP: the send fails and the
+    link goes down (as aio-pika's close callbacks clear it) until the test brings it back."""
+
+    DROP = ConnectionError("connection dropped")
+
+    def __init__(self, *results: BaseException | None) -> None:
+        super().__init__(*results)
+        self.dropped = asyncio.Event()
+
+    async def send(self, event: AnyEvent, *, timeout: float) -> None:
+        if self.results and self.results[0] is self.DROP:
+            self.connected.clear()
+            self.dropped.set()
+        await super().send(event, timeout=timeout)
+
+
+async def test_after_the_link_returns_a_held_event_is_retried_at_the_first_pace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The back-off grown before an outage must not hold the caller after it: once the link
+    # is back, a failure (a nack while a leader is elected) waits the shortest delay again.
+    monkeypatch.setattr("services.edge.publisher.RETRY_DELAYS_S", (0.0, 60.0))
+    nack = ConnectionError("Basic.Nack")
+    channel = DroppingChannel(nack, DroppingChannel.DROP, nack, None)
+    pub = publisher(channel)
+    await pub.publish(press(1))
+    await asyncio.wait_for(channel.dropped.wait(), 5)
+    channel.connected.set()  # aio-pika reconnected
+    assert await pub.stop(timeout=5)  # confirmed, not left to the 60 s delay and dropped
+    assert channel.sent == ["c1"]
