@@ -77,9 +77,7 @@ def went_away(error: BaseException, connection: AbstractRobustConnection) -> boo
         return True
     # aiormq refuses a channel on a connection that has just closed with a bare RuntimeError
     # (seen when a node pausing for lost quorum accepts a connection, then drops it).
-    transport = connection.transport
-    closed = transport is None or transport.connection.is_closed
-    return isinstance(error, RuntimeError) and (closed or not connection.connected.is_set())
+    return isinstance(error, RuntimeError) and broker.connection_gone(connection)
 
 
 async def _attach(

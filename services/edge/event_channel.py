@@ -12,6 +12,7 @@ from aio_pika.exceptions import DeliveryError
 
 from contracts import topology as t
 from contracts.events import AnyEvent
+from services.runtime.broker import connection_gone
 from services.runtime.codec import to_message
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class AmqpEventChannel:
         after a node's death instead of 1 s)."""
         if asyncio.get_running_loop().time() - self._renewed_at < self._stall.stall_s:
             return
-        if self._connection is None or _gone(self._connection):
+        if self._connection is None or connection_gone(self._connection):
             log.debug("events link: the connection has gone; aio-pika reconnects it")
             return
         async with self._replacing:
@@ -187,13 +188,6 @@ class AmqpEventChannel:
         if self._watchdog is not None:
             self._watchdog.cancel()
         await _quietly_close(self._connection, "connection")
-
-
-def _gone(connection: AbstractRobustConnection) -> bool:
-    """The connection is closed or reconnecting (its close callbacks may not have run yet:
-    a publish fails with the connection before `connected` is cleared)."""
-    transport = connection.transport
-    return transport is None or transport.connection.is_closed or not connection.connected.is_set()
 
 
 async def _quietly_close(

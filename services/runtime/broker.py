@@ -202,6 +202,13 @@ async def declare_service_queue(
     )
 
 
+def connection_gone(connection: AbstractRobustConnection) -> bool:
+    """The connection is closed or reconnecting. Its close callbacks may not have run yet: a
+    connection that drops fails what it has in flight before `connected` is cleared."""
+    transport = connection.transport
+    return transport is None or transport.connection.is_closed or not connection.connected.is_set()
+
+
 class LinkState:
     """Whether the connection is up *and* restored (channels, queues, consumers).
 
