@@ -37,8 +37,8 @@ from bench.worker import (
 from services.edge.bus import running_edge
 from services.edge.calls import Call, CallSession
 from services.edge.edge import Edge, EdgeBusy
+from services.edge.settings import EdgeSettings
 from services.runtime.lifecycle import setup_logging
-from services.runtime.settings import Settings
 
 log = logging.getLogger("bench.loadgen")
 
@@ -211,7 +211,7 @@ async def closed_loop(
 
 
 async def run(args: argparse.Namespace) -> None:
-    settings = Settings.from_env()
+    settings = EdgeSettings.from_env()
     keys = key_mix(args.keys)
     result: dict[str, Any] = {"edge_id": settings.edge_id}
     try:
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.total <= 0:
         args.total = args.calls
-    settings = Settings.from_env()
+    settings = EdgeSettings.from_env()
     setup_logging(settings.log_level)
     if args.loop == "uvloop":
         import uvloop

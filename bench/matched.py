@@ -15,9 +15,8 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts import topology as t
 from services.runtime.broker import Topology, declare_topology
-from services.runtime.main import load_builder
+from services.runtime.main import load_builder, settings_type
 from services.runtime.service import ConsumerService
-from services.runtime.settings import Settings
 
 
 async def declare_exchanges(channel: AbstractChannel, prefix: str) -> Topology:
@@ -25,7 +24,8 @@ async def declare_exchanges(channel: AbstractChannel, prefix: str) -> Topology:
 
 
 def load_service(name: str) -> ConsumerService:
-    return load_builder(name)(Settings.from_env())
+    build = load_builder(name)
+    return build(settings_type(build).from_env())
 
 
 async def declare_mirror(

@@ -23,10 +23,12 @@ def _edge(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from services.calllog.settings import CallLogSettings
     from services.runtime.lifecycle import setup_logging
     from tools.demo import run_demo
 
-    settings = Settings.from_env()
+    # The demo reads what every process reads, and where the call log writes (it says so).
+    settings = CallLogSettings.from_env()
     setup_logging(settings.log_level)
     return asyncio.run(run_demo(settings, keys=getattr(args, "keys", None)))
 

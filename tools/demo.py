@@ -18,6 +18,7 @@ import aio_pika
 from aio_pika.exceptions import ChannelClosed
 
 from contracts.topology import service_queue
+from services.calllog.settings import CallLogSettings
 from services.runtime.settings import Settings, broker_urls
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ async def _terminate(procs: dict[str, asyncio.subprocess.Process], *, timeout: f
     return clean
 
 
-async def run_demo(settings: Settings, *, keys: str | None = DEMO_KEYS) -> int:
+async def run_demo(settings: CallLogSettings, *, keys: str | None = DEMO_KEYS) -> int:
     """Start the services, then one scripted call (or, with keys=None, a keypad in this
     terminal); stop everything with SIGTERM and report."""
     procs = {name: await _spawn(f"services.{name}") for name in SERVICES}

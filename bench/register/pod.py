@@ -21,10 +21,10 @@ from dataclasses import replace
 
 import videosdk.agents.worker
 
+from services.edge.settings import EdgeSettings
 from services.edge.videosdk.pod import running_pod
 from services.edge.videosdk.settings import VideoSDKSettings
 from services.runtime.lifecycle import setup_logging
-from services.runtime.settings import Settings
 from tools.videosdk_local.hub import HubPipeline, hub_room
 from tools.videosdk_local.registry import TOKEN
 
@@ -38,7 +38,9 @@ async def serve(registry_url: str, hub_url: str) -> None:
 
     # The one lookup VideoSDK's cloud would answer: where its registry is.
     videosdk.agents.worker.fetch_agent_init_config = local_registry
-    settings = replace(Settings.from_env(), edge_id="bench-pod", http_host="127.0.0.1", http_port=0)
+    settings = replace(
+        EdgeSettings.from_env(), edge_id="bench-pod", http_host="127.0.0.1", http_port=0
+    )
     setup_logging(settings.log_level)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from contracts import Action, Event, GatheredInput, KeyPress
 from contracts.base import utcnow
+from services.calllog.settings import CallLogSettings
 from services.runtime.service import ConsumerService, all_events
-from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class JsonLinesLog:
         os.fdatasync(self._fd)
 
 
-def build(settings: Settings) -> ConsumerService:
+def build(settings: CallLogSettings) -> ConsumerService:
     sink = JsonLinesLog(settings.calllog_path)
     return ConsumerService(
         name="calllog", bindings=all_events(), handler=sink.write, interactive=False

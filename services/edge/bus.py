@@ -20,6 +20,7 @@ from contracts.replies import Reply, parse_reply
 from services.edge.edge import Edge
 from services.edge.event_channel import AmqpEventChannel
 from services.edge.publisher import BufferingPublisher
+from services.edge.settings import EdgeSettings
 from services.edge.spool import Spool, SpoolReplayer
 from services.runtime import broker, logs, tracing
 from services.runtime.http import http_server
@@ -27,7 +28,6 @@ from services.runtime.lifecycle import bounded
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
 from services.runtime.runner import Runner
-from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class _Attachment:
     runner: Runner[Reply]
 
 
-async def _connect_until_up(settings: Settings, *, name: str) -> AbstractRobustConnection:
+async def _connect_until_up(settings: EdgeSettings, *, name: str) -> AbstractRobustConnection:
     warned = False
     while True:
         try:
@@ -81,7 +81,7 @@ def went_away(error: BaseException, connection: AbstractRobustConnection) -> boo
 
 
 async def _attach(
-    settings: Settings, edge: Edge, events: AmqpEventChannel, metrics: Metrics, *, name: str
+    settings: EdgeSettings, edge: Edge, events: AmqpEventChannel, metrics: Metrics, *, name: str
 ) -> _Attachment:
     events_open = False
     while True:
@@ -101,7 +101,7 @@ async def _attach(
 
 
 async def _set_up(
-    settings: Settings,
+    settings: EdgeSettings,
     edge: Edge,
     connection: AbstractRobustConnection,
     metrics: Metrics,
@@ -134,7 +134,7 @@ async def _set_up(
 
 @asynccontextmanager
 async def running_edge(
-    settings: Settings, *, metrics: Metrics | None = None
+    settings: EdgeSettings, *, metrics: Metrics | None = None
 ) -> AsyncIterator[Edge]:
     """An Edge wired to the broker, with its HTTP endpoints: ready to take calls once entered
     (connected, or past START_WAIT_S without a broker: then it connects in the background)."""

@@ -8,10 +8,10 @@ import logging
 
 from contracts.keys import InvalidKey
 from services.edge.bus import running_edge
+from services.edge.settings import EdgeSettings
 from services.edge.simulator import keypad, parse_keys, scripted_call
 from services.runtime import lifecycle
 from services.runtime.lifecycle import setup_logging, stop_on_signals
-from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def run_simulator(settings: Settings, *, keys: str | None, calls: int) -> int:
+async def run_simulator(settings: EdgeSettings, *, keys: str | None, calls: int) -> int:
     try:
         script = parse_keys(keys) if keys is not None else None
     except InvalidKey as error:
@@ -60,7 +60,7 @@ async def run_simulator(settings: Settings, *, keys: str | None, calls: int) -> 
     return 0 if all(not r.unanswered for r in results) else 1
 
 
-async def run_videosdk(settings: Settings) -> int:
+async def run_videosdk(settings: EdgeSettings) -> int:
     from services.edge.videosdk.worker import serve  # heavy import: only when asked for
 
     stop = stop_on_signals()
@@ -68,7 +68,7 @@ async def run_videosdk(settings: Settings) -> int:
         return await serve(edge, stop=stop)
 
 
-async def run_videosdk_pod(settings: Settings) -> int:
+async def run_videosdk_pod(settings: EdgeSettings) -> int:
     """The edge pod: the SDK's worker, each call in a job process of its own, and one
     /metrics, /healthz and /readyz for all of them, on the worker's own loop."""
     from services.edge.videosdk.pod import serve_pod  # heavy import: only when asked for
@@ -77,7 +77,7 @@ async def run_videosdk_pod(settings: Settings) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = EdgeSettings.from_env()
     setup_logging(settings.log_level)
     if args.source == "videosdk" and args.register:
         return lifecycle.run(run_videosdk_pod(settings))

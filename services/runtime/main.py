@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import sys
+import typing
 from collections.abc import Callable
+from typing import Any
 
 from services.runtime import lifecycle
 from services.runtime.app import serve
@@ -15,30 +18,46 @@ from services.runtime.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
+# `build(settings)`: its settings are of the type its first parameter is annotated with.
+Builder = Callable[[Any], ConsumerService]
 
-def load_builder(name: str) -> Callable[[Settings], ConsumerService]:
+
+def load_builder(name: str) -> Builder:
     """`sales` -> `services.sales.service:build`; `package.module:build` names any other."""
     module_name, _, attr = name.partition(":")
     if not attr:
         module_name, attr = f"services.{name}.service", "build"
-    build: Callable[[Settings], ConsumerService] = getattr(
-        importlib.import_module(module_name), attr
-    )
+    build: Builder = getattr(importlib.import_module(module_name), attr)
     return build
 
 
-async def run(name: str, settings: Settings) -> None:
-    service = load_builder(name)(settings)
+def settings_type(build: Builder) -> type[Settings]:
+    """The settings `build` asks for: the Settings subclass its first parameter is annotated
+    with (a service with settings of its own subclasses Settings), else Settings."""
+    first = next(iter(inspect.signature(build).parameters.values()), None)
+    if first is None:
+        return Settings
+    try:
+        hint = typing.get_type_hints(build).get(first.name)
+    except NameError as error:  # say, a type imported under `if TYPE_CHECKING:` only
+        what = f"{build.__qualname__}: its settings type does not resolve ({error})"
+        raise TypeError(what) from None
+    return hint if isinstance(hint, type) and issubclass(hint, Settings) else Settings
+
+
+async def run(build: Builder, settings: Settings) -> None:
+    service = build(settings)
     stop = stop_on_signals()
     await serve(service, settings, stop)
 
 
 def main(name: str) -> int:
+    build = load_builder(name)
     try:
-        settings = Settings.from_env()
+        settings = settings_type(build).from_env()
     except SettingsError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
     setup_logging(settings.log_level)
-    lifecycle.run(run(name, settings))
+    lifecycle.run(run(build, settings))
     return 0

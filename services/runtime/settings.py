@@ -1,21 +1,23 @@
-"""Settings from environment variables, read once in each composition root."""
+"""Settings from environment variables, read once in each composition root.
+
+`Settings` holds what every process reads. A role with settings of its own (the edge, the
+call log, a service of yours) subclasses it, adds its fields to `env_fields` and lists its
+variables in `env_vars`; `from_env` then reads them all."""
 
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, quote, urlsplit
 
 from contracts.topology import DEFAULT_DELIVERY_LIMIT, DEFAULT_INTERACTIVE_TTL_MS
-from services.runtime.transfers import BadAllowEntry, TransferAllowlist
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
-# Every variable read below; the deployment manifests are checked against this list.
+# Every variable read below, by every process; the deployment manifests are checked against
+# each role's list (this one, and a subclass's `env_vars`).
 ENV_VARS = (
     "AMQP_URL",
     "AMQP_CA_FILE",
@@ -25,20 +27,9 @@ ENV_VARS = (
     "DTMF_MAX_BODY_BYTES",
     "DTMF_SHUTDOWN_TIMEOUT_S",
     "DTMF_REPLY_TIMEOUT_S",
-    "DTMF_EDGE_ID",
-    "DTMF_CALLLOG_PATH",
     "DTMF_LOG_LEVEL",
     "DTMF_HTTP_HOST",
     "DTMF_HTTP_PORT",
-    "DTMF_PUBLISH_BUFFER",
-    "DTMF_PUBLISH_TIMEOUT_S",
-    "DTMF_BARGE_IN",
-    "DTMF_MAX_UNANSWERED",
-    "DTMF_EDGE_MAX_CALLS",
-    "DTMF_EDGE_IDLE_PROCESSES",
-    "DTMF_SPOOL_DIR",
-    "DTMF_TRANSFER_ALLOW",
-    "DTMF_KEY_SOURCES",
 )
 
 
@@ -46,7 +37,7 @@ class SettingsError(ValueError):
     """An environment variable holds something unusable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -59,7 +50,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -72,7 +63,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if not raw:
         return default
@@ -81,26 +72,6 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
-
-
-def _transfer_allow(env: Mapping[str, str]) -> TransferAllowlist:
-    try:
-        return TransferAllowlist.parse(env.get("DTMF_TRANSFER_ALLOW") or "")
-    except BadAllowEntry as error:
-        raise SettingsError(f"DTMF_TRANSFER_ALLOW {error}") from None
-
-
-KEY_SOURCES = ("gateway", "inband", "both")
-
-
-def key_sources(env: Mapping[str, str]) -> str:
-    """DTMF_KEY_SOURCES: where a VideoSDK call's presses come from: the SIP gateway's events
-    (gateway), tones detected in the caller's audio (inband), or both, one event per press
-    (services/edge/inband/pairing.py)."""
-    raw = (env.get("DTMF_KEY_SOURCES") or "gateway").strip().lower()
-    if raw not in KEY_SOURCES:
-        raise SettingsError(f"DTMF_KEY_SOURCES={raw!r} is not one of {', '.join(KEY_SOURCES)}")
-    return raw
 
 
 def broker_urls(raw: str) -> tuple[str, ...]:
@@ -143,13 +114,10 @@ def _is_amqp_url(url: str) -> bool:
     return parts.scheme in {"amqp", "amqps"} and bool(parts.hostname)
 
 
-def default_edge_id() -> str:
-    # Unique per process: two edges on one host must not share a reply queue.
-    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-
-
 @dataclass(frozen=True, kw_only=True)
 class Settings:
+    env_vars: ClassVar[tuple[str, ...]] = ENV_VARS
+
     # One broker URL, or several nodes separated by commas (see broker_urls); from_env adds
     # AMQP_CA_FILE to its amqps:// nodes (see with_ca_file).
     amqp_url: str = DEFAULT_AMQP_URL
@@ -158,61 +126,39 @@ class Settings:
     press_ttl_ms: int = DEFAULT_INTERACTIVE_TTL_MS
     max_body_bytes: int = 64 * 1024
     shutdown_timeout_s: float = 10.0
+    # The edge waits this long for a reply; a service retries a reply for as long.
     reply_timeout_s: float = 5.0
-    edge_id: str = ""
-    calllog_path: Path = Path("var/calllog.jsonl")
     log_level: str = "INFO"
     http_host: str = "0.0.0.0"
     # /metrics, /healthz, /readyz; 0 picks a free port (logged), -1 turns the server off.
     http_port: int = 8000
-    # Edge: events held while the broker is away, and how long to wait for a confirm.
-    publish_buffer: int = 10_000
-    publish_timeout_s: float = 5.0
-    # Edge: a key press interrupts the agent's speech even outside a gather.
-    barge_in: bool = False
-    # Edge: past this many presses waiting for a reply, new ones are shed (0: never).
-    max_unanswered: int = 500
-    # Edge pod (register mode): calls it takes at once, each in a job process of its own,
-    # and job processes kept started ahead of calls, so a call need not wait for one.
-    edge_max_calls: int = 50
-    edge_idle_processes: int = 2
-    # Edge: where a stopping edge process leaves the events it could not publish, for the
-    # next one to publish (on Kubernetes a volume shared by the pod's processes).
-    spool_dir: Path = Path("var/spool")
-    # Edge: where a reply may transfer a call (see services/runtime/transfers.py); the
-    # default permits nothing.
-    transfer_allow: TransferAllowlist = field(default_factory=TransferAllowlist)
-    # Edge (VideoSDK): gateway events, in-band tones, or both de-duplicated (see key_sources).
-    key_sources: str = "gateway"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        return cls(
-            amqp_url=",".join(
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        return cls(**cls.env_fields(os.environ if env is None else env))
+
+    @classmethod
+    def env_fields(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """The keyword arguments read from `env`. A subclass returns its parent's and its own
+        (`super().env_fields(env)`), so every role reads the common ones the same way."""
+        return {
+            "amqp_url": ",".join(
                 with_ca_file(
                     broker_urls(env.get("AMQP_URL") or DEFAULT_AMQP_URL),
                     env.get("AMQP_CA_FILE") or "",
                 )
             ),
-            prefetch=_int(env, "DTMF_PREFETCH", 64, minimum=1),
-            delivery_limit=_int(env, "DTMF_DELIVERY_LIMIT", DEFAULT_DELIVERY_LIMIT, minimum=1),
-            press_ttl_ms=_int(env, "DTMF_PRESS_TTL_MS", DEFAULT_INTERACTIVE_TTL_MS, minimum=1),
-            max_body_bytes=_int(env, "DTMF_MAX_BODY_BYTES", 64 * 1024, minimum=256),
-            shutdown_timeout_s=_float(env, "DTMF_SHUTDOWN_TIMEOUT_S", 10.0),
-            reply_timeout_s=_float(env, "DTMF_REPLY_TIMEOUT_S", 5.0),
-            edge_id=env.get("DTMF_EDGE_ID") or default_edge_id(),
-            calllog_path=Path(env.get("DTMF_CALLLOG_PATH") or "var/calllog.jsonl"),
-            log_level=(env.get("DTMF_LOG_LEVEL") or "INFO").upper(),
-            http_host=env.get("DTMF_HTTP_HOST") or "0.0.0.0",
-            http_port=_int(env, "DTMF_HTTP_PORT", 8000, minimum=-1),
-            publish_buffer=_int(env, "DTMF_PUBLISH_BUFFER", 10_000, minimum=1),
-            publish_timeout_s=_float(env, "DTMF_PUBLISH_TIMEOUT_S", 5.0),
-            barge_in=_bool(env, "DTMF_BARGE_IN", False),
-            max_unanswered=_int(env, "DTMF_MAX_UNANSWERED", 500),
-            edge_max_calls=_int(env, "DTMF_EDGE_MAX_CALLS", 50, minimum=1),
-            edge_idle_processes=_int(env, "DTMF_EDGE_IDLE_PROCESSES", 2),
-            spool_dir=Path(env.get("DTMF_SPOOL_DIR") or "var/spool"),
-            transfer_allow=_transfer_allow(env),
-            key_sources=key_sources(env),
-        )
+            "prefetch": env_int(env, "DTMF_PREFETCH", 64, minimum=1),
+            "delivery_limit": env_int(
+                env, "DTMF_DELIVERY_LIMIT", DEFAULT_DELIVERY_LIMIT, minimum=1
+            ),
+            "press_ttl_ms": env_int(
+                env, "DTMF_PRESS_TTL_MS", DEFAULT_INTERACTIVE_TTL_MS, minimum=1
+            ),
+            "max_body_bytes": env_int(env, "DTMF_MAX_BODY_BYTES", 64 * 1024, minimum=256),
+            "shutdown_timeout_s": env_float(env, "DTMF_SHUTDOWN_TIMEOUT_S", 10.0),
+            "reply_timeout_s": env_float(env, "DTMF_REPLY_TIMEOUT_S", 5.0),
+            "log_level": (env.get("DTMF_LOG_LEVEL") or "INFO").upper(),
+            "http_host": env.get("DTMF_HTTP_HOST") or "0.0.0.0",
+            "http_port": env_int(env, "DTMF_HTTP_PORT", 8000, minimum=-1),
+        }

@@ -22,9 +22,8 @@ from services.edge.bus import running_edge
 from services.edge.calls import Call
 from services.edge.edge import BUSY_PROMPT, TIMEOUT_PROMPT, Edge, EdgeBusy
 from services.runtime.app import running_service
-from services.runtime.settings import Settings
 from tests.cluster.balancer import Balancer
-from tests.integration.conftest import STANDARD, WatchedCallLog
+from tests.integration.conftest import STANDARD, SystemSettings, WatchedCallLog
 from tools.private_nodes.cluster import PrivateCluster
 
 PROMPTS = (TIMEOUT_PROMPT, BUSY_PROMPT)
@@ -245,7 +244,7 @@ class Caller:
 
 
 class Load:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: SystemSettings) -> None:
         self.settings = settings
         self.callers: list[Caller] = []
         self.edges: list[Edge] = []
@@ -302,7 +301,7 @@ class Load:
 
 
 @asynccontextmanager
-async def running_load(settings: Settings) -> AsyncIterator[Load]:
+async def running_load(settings: SystemSettings) -> AsyncIterator[Load]:
     """Services, call log, edges and callers; on exit the callers hang up and the call log
     is given a bounded time to catch up before everything stops."""
     load = Load(settings)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.settings import Settings
 from tests.cluster.balancer import Balancer
 from tests.cluster.bare_probe import (
     BarePublisher,
@@ -26,6 +25,7 @@ from tests.cluster.bare_probe import (
     declare_probe,
 )
 from tests.cluster.conftest import SLACK_S, Caller, Load, running_load
+from tests.integration.conftest import SystemSettings
 from tools.private_nodes.cluster import ClusterNode, PrivateCluster
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,9 @@ def log_tally() -> Iterator[LogTally]:
         links.setLevel(level)
 
 
-def settings_for(balancer: Balancer, vhost: str, tmp_path: Path) -> Settings:
+def settings_for(balancer: Balancer, vhost: str, tmp_path: Path) -> SystemSettings:
     # The production defaults (reply timeout, press TTL, confirm timeout), through the balancer.
-    return Settings(
+    return SystemSettings(
         amqp_url=balancer.url(vhost),
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",  # the test's own: never replayed into another test

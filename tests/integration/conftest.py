@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TypeVar
 
 import aio_pika
 import pytest
@@ -15,8 +16,10 @@ from aio_pika.abc import AbstractIncomingMessage
 from contracts import Action, Event
 from contracts import topology as t
 from services.calllog.service import JsonLinesLog
+from services.calllog.settings import CallLogSettings
 from services.edge.bus import running_edge
 from services.edge.edge import Edge
+from services.edge.settings import EdgeSettings
 from services.menu import service as menu
 from services.runtime.app import running_service
 from services.runtime.service import ConsumerService, all_events
@@ -27,6 +30,18 @@ from tools.private_nodes.broker import PrivateBroker
 
 Inbox = asyncio.Queue[AbstractIncomingMessage]
 STANDARD = (sales.build, support.build, menu.build)
+Role = TypeVar("Role", bound=Settings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemSettings(EdgeSettings, CallLogSettings):
+    """Every role's settings in one: these tests run a whole system in one process, so one
+    description serves its edges, its call log and its other services (each reads its part)."""
+
+    def of(self, role: type[Role]) -> Role:
+        """The part a process of `role` reads: for settings that leave this process (an edge
+        pod pickles them into its job processes, which need not import the tests)."""
+        return role(**{f.name: getattr(self, f.name) for f in fields(role)})
 
 
 class WatchedCallLog:
@@ -60,7 +75,7 @@ class WatchedCallLog:
 
 @dataclass
 class System:
-    settings: Settings
+    settings: SystemSettings
     stack: AsyncExitStack
     calllog: WatchedCallLog
 
@@ -84,8 +99,8 @@ def broker() -> Iterator[PrivateBroker]:
 
 
 @pytest.fixture
-def settings(amqp_url: str, tmp_path: Path) -> Settings:
-    return Settings(
+def settings(amqp_url: str, tmp_path: Path) -> SystemSettings:
+    return SystemSettings(
         amqp_url=amqp_url,
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",  # never another test's spool, replayed into this vhost
@@ -97,7 +112,7 @@ def settings(amqp_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def system(settings: Settings) -> AsyncIterator[System]:
+async def system(settings: SystemSettings) -> AsyncIterator[System]:
     """The standard services running; edges are started by each test."""
     async with AsyncExitStack() as stack:
         sys_ = System(settings=settings, stack=stack, calllog=WatchedCallLog(settings.calllog_path))

@@ -20,9 +20,9 @@ from services.edge.simulator import scripted_call
 from services.runtime import broker
 from services.runtime.app import running_service
 from services.runtime.broker import NodesConnection
-from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.sales.service import INSTRUCTIONS as SALES
+from tests.integration.conftest import SystemSettings
 from tools.private_nodes.broker import PrivateBroker
 
 
@@ -62,7 +62,7 @@ async def test_a_service_moves_to_the_next_node_when_its_node_stops(
 ) -> None:
     caplog.set_level(logging.INFO)
     first, second = two_nodes
-    settings = Settings(
+    settings = SystemSettings(
         amqp_url=f"{first.url},{second.url}",
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",

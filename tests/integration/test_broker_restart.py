@@ -18,10 +18,9 @@ from services.edge.edge import BUSY_PROMPT, Edge, EdgeBusy
 from services.edge.simulator import SimulatedSession
 from services.menu import service as menu
 from services.runtime.app import running_service
-from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
-from tests.integration.conftest import WatchedCallLog
+from tests.integration.conftest import SystemSettings, WatchedCallLog
 from tools.private_nodes.broker import PrivateBroker
 
 KEYS = ["1", "9", "2", "0", "*", "#", "5"]
@@ -115,7 +114,7 @@ async def every_press_settled(tally: Tally, edge: Edge, presses: int, *, timeout
 async def test_broker_restart_loses_and_doubles_nothing(
     broker: PrivateBroker, tmp_path: Path
 ) -> None:
-    settings = Settings(
+    settings = SystemSettings(
         amqp_url=broker.url,
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",

@@ -25,11 +25,10 @@ from services.edge.simulator import scripted_call
 from services.menu import service as menu
 from services.runtime.app import running_service
 from services.runtime.service import ConsumerService
-from services.runtime.settings import Settings
 from services.runtime.topology import SharedTopologyMissing
 from services.sales import service as sales
 from tests.integration.broker_roles import role_urls
-from tests.integration.conftest import WatchedCallLog, publish_raw, tap
+from tests.integration.conftest import SystemSettings, WatchedCallLog, publish_raw, tap
 from tests.support import RecordingSession
 from tools.broker_access.permissions import edge_grant, monitoring_grant, service_grant
 from tools.broker_access.roles import service_shape
@@ -50,7 +49,7 @@ class Roles:
 
 
 @pytest.fixture
-async def roles(amqp_url: str, settings: Settings) -> AsyncIterator[Roles]:
+async def roles(amqp_url: str, settings: SystemSettings) -> AsyncIterator[Roles]:
     """sales, billing, menu and the call log, and an edge: each as a user of its own role."""
     calllog = WatchedCallLog(settings.calllog_path)
     services: list[ConsumerService] = [
@@ -203,7 +202,7 @@ async def test_each_role_is_refused_what_it_may_not_do(roles: Roles) -> None:
 
 
 async def test_a_role_without_the_administrators_step_says_what_is_missing(
-    amqp_url: str, settings: Settings
+    amqp_url: str, settings: SystemSettings
 ) -> None:
     service = sales.build(settings)
     with role_urls(amqp_url, [service_grant(service_shape(service))]) as urls:

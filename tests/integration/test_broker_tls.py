@@ -17,6 +17,7 @@ from services.runtime import broker
 from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from services.sales import service as sales
+from tests.integration.conftest import SystemSettings
 from tools.private_nodes.broker import PrivateBroker
 from tools.private_nodes.tls import TlsFiles, make_tls_files
 
@@ -44,10 +45,10 @@ def tls_broker(certs: TlsFiles) -> Iterator[PrivateBroker]:
 @pytest.fixture
 async def tls_settings(
     tls_broker: PrivateBroker, certs: TlsFiles, tmp_path: Path
-) -> AsyncIterator[Settings]:
+) -> AsyncIterator[SystemSettings]:
     env = {"AMQP_URL": tls_broker.tls_url("localhost"), "AMQP_CA_FILE": str(certs.ca)}
     yield replace(
-        Settings.from_env(env),
+        SystemSettings.from_env(env),
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",
         edge_id="edge-tls",
@@ -57,7 +58,7 @@ async def tls_settings(
 
 
 async def test_a_service_answers_a_press_over_tls_with_the_configured_ca(
-    tls_settings: Settings,
+    tls_settings: SystemSettings,
 ) -> None:
     async with (
         running_service(sales.build(tls_settings), tls_settings),

@@ -21,7 +21,13 @@ from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from services.sales import service as sales
 from tests.integration import scripted_service
-from tests.integration.conftest import System, WatchedCallLog, publish_raw, tap
+from tests.integration.conftest import (
+    System,
+    SystemSettings,
+    WatchedCallLog,
+    publish_raw,
+    tap,
+)
 from tests.support import INVALID_INPUT, RecordingSession
 from tools.demo import wait_for_consumers
 
@@ -111,12 +117,12 @@ async def test_sigterm_drains_the_press_in_flight(system: System) -> None:
 
 
 @pytest.fixture
-def impatient(settings: Settings) -> Settings:
+def impatient(settings: SystemSettings) -> SystemSettings:
     return replace(settings, press_ttl_ms=1500, reply_timeout_s=3)
 
 
 async def test_presses_older_than_the_bound_expire_instead_of_being_answered_late(
-    impatient: Settings,
+    impatient: SystemSettings,
 ) -> None:
     async with AsyncExitStack() as stack:
         system = System(

@@ -14,9 +14,8 @@ from services.edge.bus import running_edge
 from services.edge.edge import TIMEOUT_PROMPT
 from services.edge.simulator import SimulatedSession
 from services.runtime.app import running_service
-from services.runtime.settings import Settings
 from services.sales import service as sales
-from tests.integration.conftest import WatchedCallLog
+from tests.integration.conftest import SystemSettings, WatchedCallLog
 from tools.private_nodes.broker import PrivateBroker
 
 
@@ -42,7 +41,7 @@ class Heard:
 async def test_a_call_starts_without_a_broker_and_is_served_once_it_is_back(
     broker: PrivateBroker, tmp_path: Path
 ) -> None:
-    settings = Settings(
+    settings = SystemSettings(
         amqp_url=broker.url,
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",

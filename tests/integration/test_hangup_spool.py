@@ -15,9 +15,8 @@ from services.edge.bus import running_edge
 from services.edge.simulator import SimulatedSession
 from services.runtime.app import running_service
 from services.runtime.metrics import Metrics
-from services.runtime.settings import Settings
 from services.sales import service as sales
-from tests.integration.conftest import WatchedCallLog
+from tests.integration.conftest import SystemSettings, WatchedCallLog
 from tools.private_nodes.broker import PrivateBroker
 
 
@@ -29,7 +28,7 @@ def spooled(directory: Path) -> list[Path]:
 async def test_events_of_a_call_that_ends_while_the_broker_is_away_reach_the_call_log(
     broker: PrivateBroker, tmp_path: Path
 ) -> None:
-    settings = Settings(
+    settings = SystemSettings(
         amqp_url=broker.url,
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",

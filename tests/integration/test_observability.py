@@ -15,8 +15,8 @@ from services.edge.simulator import scripted_call
 from services.menu import service as menu
 from services.runtime.app import running_service
 from services.runtime.metrics import METRIC_NAMES
-from services.runtime.settings import Settings
 from services.sales import service as sales
+from tests.integration.conftest import SystemSettings
 from tools.private_nodes.broker import PrivateBroker
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -43,7 +43,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def test_metrics_follow_a_simulated_call(settings: Settings) -> None:
+async def test_metrics_follow_a_simulated_call(settings: SystemSettings) -> None:
     served = replace(settings, http_port=0, http_host="127.0.0.1")
     async with AsyncExitStack() as stack:
         sales_proc = await stack.enter_async_context(running_service(sales.build(served), served))
@@ -86,7 +86,7 @@ async def test_metrics_follow_a_simulated_call(settings: Settings) -> None:
 
 @pytest.mark.timeout(120)
 async def test_readiness_flips_when_the_broker_goes_away_and_back(
-    broker: PrivateBroker, settings: Settings
+    broker: PrivateBroker, settings: SystemSettings
 ) -> None:
     served = replace(settings, amqp_url=broker.url, http_port=0, http_host="127.0.0.1")
     async with (

@@ -20,11 +20,10 @@ from aio_pika.abc import AbstractIncomingMessage
 from contracts import topology as t
 from services.edge.edge import TIMEOUT_PROMPT, Edge
 from services.menu import service as menu
-from services.runtime.settings import Settings
 from services.sales import service as sales
 from services.support import service as support
 from tests.integration import held_service
-from tests.integration.conftest import System, WatchedCallLog, tap
+from tests.integration.conftest import System, SystemSettings, WatchedCallLog, tap
 from tests.integration.expiry_support import (
     QUORUM_TICK_S,
     Heard,
@@ -46,7 +45,7 @@ WITH_ORDERS = "Invalid input. Press 1 for Sales, 2 for Support or 4 for Orders."
 PRESS_EVERY_S = 0.5
 
 
-async def start_system(settings: Settings, stack: AsyncExitStack) -> tuple[System, Watched]:
+async def start_system(settings: SystemSettings, stack: AsyncExitStack) -> tuple[System, Watched]:
     """Sales, support, a menu whose directory the test can watch, and the call log."""
     system = System(settings=settings, stack=stack, calllog=WatchedCallLog(settings.calllog_path))
     the_menu = menu.build(settings)
@@ -81,7 +80,7 @@ async def test_the_policy_expires_interactive_queues_and_never_the_call_logs(
 
 @pytest.mark.timeout(120)  # two service starts and an expiry (up to GONE_WITHIN_S)
 async def test_a_crashed_service_loses_its_queue_and_the_menu_its_key(
-    amqp_url: str, settings: Settings
+    amqp_url: str, settings: SystemSettings
 ) -> None:
     async with AsyncExitStack() as stack:
         stack.enter_context(queue_expiry(amqp_url, expires_ms=EXPIRES_MS))
@@ -197,7 +196,7 @@ async def read_dead_letters(
 
 
 @pytest.mark.timeout(180)  # two outages, one past an expiry, and callers up to 15 s each
-async def test_what_an_outage_costs_the_callers(amqp_url: str, settings: Settings) -> None:
+async def test_what_an_outage_costs_the_callers(amqp_url: str, settings: SystemSettings) -> None:
     async with AsyncExitStack() as stack:
         stack.enter_context(queue_expiry(amqp_url, expires_ms=EXPIRES_MS))
         system, directory = await start_system(settings, stack)

@@ -17,8 +17,8 @@ from services.edge.bus import running_edge
 from services.edge.simulator import scripted_call
 from services.runtime.app import running_service
 from services.runtime.reconnect_logs import quiet_ordinary_reconnects
-from services.runtime.settings import Settings
 from services.sales import service as sales
+from tests.integration.conftest import SystemSettings
 from tools.private_nodes.broker import PrivateBroker
 
 SALES = "dtmf-sales"
@@ -36,7 +36,7 @@ async def test_a_clean_broker_restart_logs_one_warning_per_connection_and_no_err
     # Every logger at DEBUG: an earlier test in this process may have quieted aiormq.
     for name in (None, "aiormq", "aio_pika"):
         caplog.set_level(logging.DEBUG, logger=name)
-    settings = Settings(
+    settings = SystemSettings(
         amqp_url=broker.url,
         calllog_path=tmp_path / "calllog.jsonl",
         spool_dir=tmp_path / "spool",

@@ -24,10 +24,10 @@ from dataclasses import replace
 import pytest
 from aiohttp import web
 
+from services.edge.settings import EdgeSettings
 from services.edge.videosdk.agent import DEFAULT_GREETING
 from services.edge.videosdk.pod import CALL_DRAIN_S, EdgePod, running_pod
 from services.edge.videosdk.settings import VideoSDKSettings
-from services.runtime.settings import Settings
 from tests.integration.conftest import System
 from tests.integration.register_harness import replied, scrape, total
 from tools.videosdk_local.hub import HubPipeline, RoomHub, hub_room
@@ -69,8 +69,8 @@ async def test_the_pod_serves_calls_each_in_its_own_process_with_one_metrics_end
     system: System, monkeypatch: pytest.MonkeyPatch, no_videosdk_environment: None
 ) -> None:
     registry, hub = LocalRegistry(timeout_s=ANSWER_S), RoomHub()
-    pod_settings: Settings = replace(
-        system.settings,
+    pod_settings = replace(
+        system.settings.of(EdgeSettings),
         edge_id=POD,
         http_host="127.0.0.1",
         http_port=0,

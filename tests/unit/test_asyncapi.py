@@ -21,8 +21,7 @@ from contracts import topology as t
 from contracts.asyncapi import DOCUMENT_PATH, INLINE_PAYLOADS, SCHEMA_FORMAT, generate
 from contracts.control import ANNOUNCE_ROUTING_KEY, CONTROL_EXCHANGE, DISCOVER_ROUTING_KEY
 from contracts.schemas import SCHEMA_DIR
-from services.runtime.main import load_builder
-from services.runtime.settings import Settings
+from services.runtime.main import load_builder, settings_type
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "asyncapi"
@@ -108,13 +107,14 @@ def _channel_for(doc: dict[str, Any], exchange: str, routing_key: str) -> str | 
 
 def _service_bindings(tmp_path: Path) -> list[tuple[str, str, str]]:
     """(who, exchange, routing key) of every binding the services and the edge make."""
-    settings = Settings(calllog_path=tmp_path / "calllog.jsonl")
+    env = {"DTMF_CALLLOG_PATH": str(tmp_path / "calllog.jsonl")}
     found = []
     for module in sorted((ROOT / "services").glob("*/service.py")):
         name = module.parent.name
         if name == "runtime":
             continue
-        service = load_builder(name)(settings)
+        build = load_builder(name)
+        service = build(settings_type(build).from_env(env))
         found += [(name, b.exchange, b.routing_key) for b in service.queue_bindings]
     assert {who for who, _, _ in found} >= {"sales", "support", "menu", "calllog", "billing"}
     return [

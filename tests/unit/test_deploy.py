@@ -46,8 +46,10 @@ from contracts.topology import (
     service_queue,
     service_queue_arguments,
 )
+from services.calllog.settings import CallLogSettings
+from services.edge.settings import EdgeSettings
 from services.runtime.http import build_app
-from services.runtime.main import load_builder
+from services.runtime.main import load_builder, settings_type
 from services.runtime.metrics import Metrics
 from services.runtime.settings import ENV_VARS, Settings
 from tools.broker_access import manifests as broker_users
@@ -62,6 +64,16 @@ CRDS = K8S / "crds"
 ALERTS = DEPLOY / "monitoring" / "alerts.yml"
 PROMETHEUS_CONFIG = DEPLOY / "monitoring" / "prometheus.yml"
 SETTINGS_ENV = K8S / "base" / "settings.env"
+EDGE_SETTINGS_ENV = K8S / "base" / "edge-settings.env"
+# Each role's own variables, beyond the common ones of SETTINGS_ENV, with their defaults.
+ROLE_SETTINGS_ENV = {
+    Settings: SETTINGS_ENV,
+    EdgeSettings: EDGE_SETTINGS_ENV,
+    CallLogSettings: K8S / "base" / "calllog-settings.env",
+}
+# Set by the pod, not the settings files: the broker connection (per role: its Secret, the
+# CA) and the edge pod's name.
+SET_BY_THE_POD = {"AMQP_URL", "AMQP_CA_FILE", "DTMF_EDGE_ID"}
 # The measured constants of the edge pod's memory formula (and its scale-out fraction).
 EDGE_SIZING = K8S / "edge-sizing.yaml"
 EDGE_MANIFEST = K8S / "base" / "edge.yaml"
@@ -216,12 +228,50 @@ def environment(docs: tuple[dict[str, Any], ...], deployment: dict[str, Any]) ->
 
 
 def settings_of(docs: tuple[dict[str, Any], ...], deployment: dict[str, Any]) -> Settings:
-    """The Settings the service would read in this pod (references stand in as text)."""
+    """The settings the service would read in this pod, of its role's type (references
+    stand in as text)."""
     plain = {
         name: value if isinstance(value, str) else SECRET_STAND_INS.get(name, f"ref-{name}")
         for name, value in environment(docs, deployment).items()
     }
-    return Settings.from_env(plain)
+    return settings_class(deployment["metadata"]["name"]).from_env(plain)
+
+
+def edge_settings_of(docs: tuple[dict[str, Any], ...]) -> EdgeSettings:
+    settings = settings_of(docs, kind(docs, "Deployment")[EDGE])
+    assert isinstance(settings, EdgeSettings)
+    return settings
+
+
+def settings_class(name: str) -> type[Settings]:
+    """What the process of Deployment (or compose service) `name` reads: the edge's settings,
+    or those its service's build asks for."""
+    return EdgeSettings if name == EDGE else settings_type(load_builder(name))
+
+
+def settings_variables() -> set[str]:
+    """Every variable some role reads: the edge, and each service as its build says."""
+    return {var for name in expected_args() for var in settings_class(name).env_vars}
+
+
+def setting_problems(env: dict[str, Any], role: type[Settings]) -> list[str]:
+    """A variable `role` reads that `env` does not set, or one it sets that only other roles
+    read (misplaced: nothing in its process reads it)."""
+    reads = set(role.env_vars)
+    problems = [f"does not set {sorted(missing)}"] if (missing := reads - set(env)) else []
+    if misplaced := (set(env) & settings_variables()) - reads:
+        problems.append(f"sets {sorted(misplaced)}, which it never reads")
+    return problems
+
+
+def env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().split("\n") if line)
+
+
+def role_defaults(role: type[Settings]) -> dict[str, str]:
+    """The deployment's defaults of what `role` reads: the common ones and the role's own."""
+    own = env_file(ROLE_SETTINGS_ENV[role]) if role in ROLE_SETTINGS_ENV else {}
+    return {**env_file(SETTINGS_ENV), **own}
 
 
 def mounted_volume(deployment: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -245,7 +295,7 @@ def edge_sizing() -> dict[str, float]:
     return sizing
 
 
-def edge_memory_mib(settings: Settings) -> int:
+def edge_memory_mib(settings: EdgeSettings) -> int:
     """The documented formula: the worker, and one job process per call and idle process."""
     sizing = edge_sizing()
     processes = settings.edge_max_calls + settings.edge_idle_processes
@@ -268,7 +318,8 @@ def consumer_services() -> dict[str, Any]:
             build = load_builder(name)
         except AttributeError:  # services/runtime/service.py describes services, is none
             continue
-        settings = Settings(calllog_path=Path(os.devnull))
+        # Its own settings' defaults, with a call log that writes nowhere.
+        settings = settings_type(build).from_env({"DTMF_CALLLOG_PATH": os.devnull})
         found[name] = build(settings)
     return found
 
@@ -401,12 +452,30 @@ def test_every_service_has_a_deployment_running_it(docs: tuple[dict[str, Any], .
         assert "command" not in container(deployment), "the image's entrypoint is dtmf-bus"
 
 
-def test_every_setting_is_set_for_every_deployment(docs: tuple[dict[str, Any], ...]) -> None:
+def test_every_deployment_sets_what_its_role_reads(docs: tuple[dict[str, Any], ...]) -> None:
     for name, deployment in kind(docs, "Deployment").items():
         env = environment(docs, deployment)
-        missing = set(ENV_VARS) - set(env)
+        missing = set(ENV_VARS) - set(env)  # every role reads the common settings
         assert not missing, f"{name} does not set {sorted(missing)}"
+        assert not setting_problems(env, settings_class(name)), name
         settings_of(docs, deployment)  # the values parse, as the service would parse them
+
+
+def test_a_misplaced_or_missing_setting_is_caught(docs: tuple[dict[str, Any], ...]) -> None:
+    deployments = kind(docs, "Deployment")
+    sales = environment(docs, deployments["sales"])
+    assert setting_problems({**sales, "DTMF_SPOOL_DIR": "/spool"}, Settings) == [
+        "sets ['DTMF_SPOOL_DIR'], which it never reads"
+    ]
+    calllog = environment(docs, deployments["calllog"])
+    assert setting_problems(calllog, Settings) == [
+        "sets ['DTMF_CALLLOG_PATH'], which it never reads"
+    ]
+    edge = environment(docs, deployments[EDGE])
+    assert setting_problems(edge, CallLogSettings) == [
+        "does not set ['DTMF_CALLLOG_PATH']",
+        f"sets {sorted(set(EdgeSettings.env_vars) - set(ENV_VARS))}, which it never reads",
+    ]
 
 
 def test_settings_come_from_secrets_and_the_pod(docs: tuple[dict[str, Any], ...]) -> None:
@@ -414,11 +483,13 @@ def test_settings_come_from_secrets_and_the_pod(docs: tuple[dict[str, Any], ...]
     for name, deployment in kind(docs, "Deployment").items():
         env = environment(docs, deployment)
         assert env["AMQP_URL"] == AMQP_URL_OF_ROLE  # from the role's Secret: see below
-        assert env["DTMF_EDGE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
         if name == EDGE:
+            assert env["DTMF_EDGE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
             token = env["VIDEOSDK_AUTH_TOKEN"]["secretKeyRef"]
             assert (token["name"], token["key"]) == VIDEOSDK_SECRET
         else:
+            # A service replies to the edge named in each event (reply_to), never to its own.
+            assert "DTMF_EDGE_ID" not in env
             assert "VIDEOSDK_AUTH_TOKEN" not in env
         for var, value in env.items():
             literal = isinstance(value, str) and "://" in value and var != "AMQP_URL"
@@ -428,7 +499,11 @@ def test_settings_come_from_secrets_and_the_pod(docs: tuple[dict[str, Any], ...]
 def test_settings_env_matches_the_settings_module() -> None:
     keys = [line.split("=", 1)[0] for line in SETTINGS_ENV.read_text().split("\n") if line]
     # Everything but the broker connection (per role: its Secret, the CA) and the pod's name.
-    assert sorted(keys) == sorted(set(ENV_VARS) - {"AMQP_URL", "AMQP_CA_FILE", "DTMF_EDGE_ID"})
+    assert sorted(keys) == sorted(set(ENV_VARS) - SET_BY_THE_POD)
+    # Each role's file: its own variables (beyond the common ones), but what the pod sets.
+    for role, path in ROLE_SETTINGS_ENV.items():
+        own = set(role.env_vars) - (set(ENV_VARS) if role is not Settings else set())
+        assert set(env_file(path)) == own - SET_BY_THE_POD, path.name
 
 
 def test_ports_and_probes_match_the_http_server(docs: tuple[dict[str, Any], ...]) -> None:
@@ -572,7 +647,7 @@ def test_edge_scales_on_live_calls_per_pod(docs: tuple[dict[str, Any], ...]) -> 
     assert set(metadata) <= PROMETHEUS_TRIGGER_KEYS
     assert urlsplit(metadata["serverAddress"]).scheme in {"http", "https"}
     assert metadata["ignoreNullValues"] == "false", "a lost metric must not read as no calls"
-    settings = settings_of(docs, edge)
+    settings = edge_settings_of(docs)
     threshold = math.floor(settings.edge_max_calls * edge_sizing()["target_calls_fraction"])
     assert metadata["threshold"] == str(threshold)
     assert 0 < threshold < settings.edge_max_calls
@@ -598,15 +673,15 @@ def test_edge_scaler_counts_this_namespaces_edge_calls(docs: tuple[dict[str, Any
 
 def test_edge_memory_follows_the_formula(docs: tuple[dict[str, Any], ...]) -> None:
     edge = kind(docs, "Deployment")[EDGE]
-    expected = edge_memory_mib(settings_of(docs, edge))
+    expected = edge_memory_mib(edge_settings_of(docs))
     resources = container(edge)["resources"]
     assert mebibytes(resources["requests"]["memory"]) == expected
     assert mebibytes(resources["limits"]["memory"]) == expected, "request = limit"
 
 
 def test_edge_formula_is_documented_for_the_defaults() -> None:
-    defaults = dict(line.split("=", 1) for line in SETTINGS_ENV.read_text().split("\n") if line)
-    settings = Settings()
+    defaults = env_file(EDGE_SETTINGS_ENV)
+    settings = EdgeSettings()
     assert int(defaults["DTMF_EDGE_MAX_CALLS"]) == settings.edge_max_calls
     assert int(defaults["DTMF_EDGE_IDLE_PROCESSES"]) == settings.edge_idle_processes
     sizing = edge_sizing()
@@ -628,7 +703,7 @@ def test_edge_processes_share_a_metrics_directory(docs: tuple[dict[str, Any], ..
         assert directory == Path("/var/run/dtmf-metrics")
         # A volume the pod's processes share, fresh with each pod (a read-only root below).
         assert set(mounted_volume(deployment, directory)) == {"name", "emptyDir"}
-        spool = settings_of(docs, deployment).spool_dir
+        spool = edge_settings_of(docs).spool_dir
         assert "emptyDir" in mounted_volume(deployment, spool), "the spool outlives a process"
 
 
@@ -763,7 +838,7 @@ def test_dockerignore_keeps_only_what_the_build_reads() -> None:
     assert {p.removeprefix("!") for p in patterns if p.startswith("!")} == needed
 
 
-def test_compose_runs_every_service_with_the_same_settings(tmp_path: Path) -> None:
+def test_compose_runs_every_service_with_its_roles_settings(tmp_path: Path) -> None:
     clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}  # the file's own defaults
     result = _run(
         [docker_compose(), "--file", str(REPO / "compose.yaml"), "config"], env=clean, cwd=tmp_path
@@ -771,17 +846,20 @@ def test_compose_runs_every_service_with_the_same_settings(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert services["rabbitmq"]["image"] == "rabbitmq:3-management"
-    defaults = dict(line.split("=", 1) for line in SETTINGS_ENV.read_text().split("\n") if line)
     parser = build_parser()
-    for name, args in expected_args().items():
+    # The keypad is the edge with its keypad call source: the edge's settings.
+    for name, args in {**expected_args(), "keypad": ["edge"]}.items():
         service = services[name]
         assert service["command"] == args
         parser.parse_args(args)
         assert service["build"]["dockerfile"] == "deploy/Dockerfile"
         env = service["environment"]
+        role = settings_class(EDGE if args[0] == "edge" else name)
         assert set(ENV_VARS) <= set(env), f"{name} misses {set(ENV_VARS) - set(env)}"
-        assert {k: env[k] for k in defaults} == defaults, f"{name} differs from settings.env"
-        Settings.from_env(env)
+        assert not setting_problems(env, role), (name, setting_problems(env, role))
+        defaults = role_defaults(role)
+        assert {k: env[k] for k in defaults} == defaults, f"{name} differs from deploy/k8s/base"
+        role.from_env(env)
     assert "VIDEOSDK_AUTH_TOKEN" in services[EDGE]["environment"]
 
 

@@ -153,7 +153,7 @@ def test_deployment_checks_pass_with_the_new_services(scaffolded: Scaffolded) ->
         "test_single_active_consumers_run_active_and_standby[prod]",
         "test_every_deployment_has_a_service_and_a_budget[prod]",
         "test_every_object_matches_its_schema[prod]",
-        "test_compose_runs_every_service_with_the_same_settings",
+        "test_compose_runs_every_service_with_its_roles_settings",
     ):
         assert f"{check} PASSED" in result.stdout, result.stdout
 

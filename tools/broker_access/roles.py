@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.runtime.main import load_builder
+from services.runtime.main import load_builder, settings_type
 from services.runtime.service import ConsumerService
-from services.runtime.settings import Settings
 from tools.broker_access.permissions import Grant, ServiceShape, role_grants
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
@@ -36,7 +35,9 @@ def project_services() -> list[ConsumerService]:
             build = load_builder(module.parent.name)
         except AttributeError:  # services/runtime/service.py describes services, is none
             continue
-        found.append(build(Settings(calllog_path=Path(os.devnull))))
+        # Its own settings' defaults, with a call log that writes nowhere.
+        settings = settings_type(build).from_env({"DTMF_CALLLOG_PATH": os.devnull})
+        found.append(build(settings))
     return found
 
 

@@ -17,13 +17,13 @@ from videosdk.agents import AgentSession, JobContext
 from contracts.base import new_id
 from services.edge.edge import Edge
 from services.edge.inband.pairing import PressPairing, SourcePolicy
+from services.edge.settings import key_sources as key_sources_from_env
 from services.edge.videosdk.agent import AgentFactory, IVRAgent
 from services.edge.videosdk.dtmf_handler import BusDTMFHandler
 from services.edge.videosdk.inband import InbandSource
 from services.edge.videosdk.messages import DTMFForwarder
 from services.edge.videosdk.session import VideoSDKCallSession
 from services.edge.videosdk.settings import PipelineFactory
-from services.runtime.settings import key_sources as key_sources_from_env
 
 SOURCE = "videosdk"
 

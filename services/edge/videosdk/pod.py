@@ -35,6 +35,7 @@ from videosdk.agents.worker import Worker, WorkerOptions
 
 from services.edge.bus import running_edge
 from services.edge.edge import Edge
+from services.edge.settings import EdgeSettings, default_edge_id
 from services.edge.videosdk.pod_metrics import PodView, metrics_directory
 from services.edge.videosdk.settings import (
     PIPELINE_ENV,
@@ -47,7 +48,6 @@ from services.runtime import broker
 from services.runtime.http import http_server
 from services.runtime.lifecycle import bounded, setup_logging
 from services.runtime.metrics import Metrics, release_gauges, sample_gauges, share_through, sharing
-from services.runtime.settings import Settings, default_edge_id
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ SAMPLE_EVERY_S = 1.0
 
 
 @asynccontextmanager
-async def job_edge(settings: Settings, directory: Path) -> AsyncIterator[Edge]:
+async def job_edge(settings: EdgeSettings, directory: Path) -> AsyncIterator[Edge]:
     """The Edge of one job (one call) in its job process: an edge id of its own, so a reply
     queue of its own; no HTTP server (the worker serves the pod's); its metrics written to
     the pod's directory. Module-level: the SDK pickles it into the job process."""
@@ -100,7 +100,7 @@ async def _sampling() -> AsyncIterator[None]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _service(settings: Settings) -> str:
+def _service(settings: EdgeSettings) -> str:
     # The pod's processes label their series as one edge, the pod (its DTMF_EDGE_ID).
     return f"edge-{settings.edge_id}"
 
@@ -136,7 +136,7 @@ class EdgePod:
 
 @asynccontextmanager
 async def running_pod(
-    settings: Settings,
+    settings: EdgeSettings,
     *,
     videosdk: VideoSDKSettings,
     pipeline_factory: PipelineFactory | None = None,
@@ -208,7 +208,7 @@ def _worker_options(job: Any) -> Any:
     )
 
 
-def _prepare_job_processes(settings: Settings) -> None:
+def _prepare_job_processes(settings: EdgeSettings) -> None:
     # The SDK waits for each job process (its result, or its start) on a thread of the
     # loop's default executor, which has min(32, cores + 4) threads: fewer than the calls of
     # a pod, so calls would wait for each other to start and end. One thread per process.
@@ -226,7 +226,7 @@ def _prepare_job_processes(settings: Settings) -> None:
 
 
 async def serve_pod(
-    settings: Settings, *, stop: asyncio.Event, videosdk: VideoSDKSettings | None = None
+    settings: EdgeSettings, *, stop: asyncio.Event, videosdk: VideoSDKSettings | None = None
 ) -> int:
     """Run the pod until `stop` is set; the exit status."""
     videosdk = videosdk or VideoSDKSettings.from_env()
