@@ -65,13 +65,13 @@ APPLIED_KEPT = 32
 class PendingPress:
     """A press, remembered until its reply timeout to match its first reply."""
 
+    event_id: str
     received: float  # time.perf_counter() when the edge got it
     # Its first reply; None once the caller was told it timed out, or a newer press was
     # answered first.
     answered: asyncio.Future[Reply | None]
     sequence: int  # of the press (or the call's latest, for a gathered input)
     timer: asyncio.TimerHandle | None = None
-    waiting: bool = True  # no reply yet, no timeout yet, call not ended
     span: Span | None = None  # from the press to its reply, when tracing is on
 
     def settle(self) -> None:
@@ -89,6 +89,10 @@ class Call:
     ended: bool = False
     # event id -> the press until its first reply is applied (or it times out)
     pending: dict[str, PendingPress] = field(default_factory=dict)
+    # Those of `pending` with no answer yet (no reply, no timeout): what a newer press's
+    # answer settles. Apart, so that settling does not walk the answered ones a fast caller
+    # leaves in `pending` until their timeouts.
+    waiting: dict[str, PendingPress] = field(default_factory=dict)
     # (event id, service) of replies applied -> the sequence they answered: a press
     # redelivered to another replica of a service must not make the agent say the same thing
     # twice. Pruned as the call goes on (see remember_applied): a long call must not grow it.

@@ -208,7 +208,7 @@ class Edge:
         pending = call.pending.get(reply.in_reply_to)
         await self._actions.run(call, reply)
         self._applied.inc()
-        self._pending.answered(pending, reply)
+        self._pending.answered(call, pending, reply)
         if reply.sequence is not None:
             self._pending.settle_older(call, reply.sequence)
         return Outcome.REPLIED

@@ -41,12 +41,13 @@ class PendingReplies:
     ) -> None:
         """Remember an event published for a reply, and start its reply timeout."""
         loop = asyncio.get_running_loop()
-        pending = PendingPress(received, loop.create_future(), sequence, span=span)
+        pending = PendingPress(event_id, received, loop.create_future(), sequence, span=span)
         pending.timer = loop.call_later(self._reply_timeout_s, self._expire, call, event_id)
         call.pending[event_id] = pending
+        call.waiting[event_id] = pending
         self.unanswered += 1
 
-    def answered(self, pending: PendingPress | None, reply: Reply) -> None:
+    def answered(self, call: Call, pending: PendingPress | None, reply: Reply) -> None:
         """The reply was applied: it is the first answer to `pending`, unless it has one."""
         if pending is None or pending.answered.done():
             return
@@ -54,18 +55,17 @@ class PendingReplies:
             time.perf_counter() - pending.received, tracing.exemplar(pending.span)
         )
         pending.answered.set_result(reply)
-        self._stop_waiting(pending)
+        self._stop_waiting(call, pending)
 
     def settle_older(self, call: Call, sequence: int) -> None:
         """The caller has an answer to a newer press: older ones wait for nothing any more.
         Their late replies are dropped as superseded, and no timeout prompt follows them
         (nor do they count as unanswered towards load shedding)."""
-        for event_id, pending in list(call.pending.items()):
-            if pending.sequence < sequence and not pending.answered.done():
-                pending.settle()
-                pending.answered.set_result(None)
-                self._stop_waiting(pending)
-                del call.pending[event_id]
+        for pending in [p for p in call.waiting.values() if p.sequence < sequence]:
+            pending.settle()
+            pending.answered.set_result(None)
+            self._stop_waiting(call, pending)
+            call.pending.pop(pending.event_id, None)
 
     def settle_all(self, call: Call) -> None:
         """The call ended: nothing of it waits any more, and no timeout prompt follows."""
@@ -73,16 +73,16 @@ class PendingReplies:
             pending.settle()
             if not pending.answered.done():
                 pending.answered.set_result(None)
-            self._stop_waiting(pending)
+            self._stop_waiting(call, pending)
         call.pending.clear()
 
-    def _stop_waiting(self, pending: PendingPress) -> None:
-        if pending.waiting:
-            pending.waiting = False
-            self.unanswered -= 1
-            if pending.span is not None:
-                replied = pending.answered.done() and pending.answered.result() is not None
-                tracing.finish(pending.span, outcome="replied" if replied else "unanswered")
+    def _stop_waiting(self, call: Call, pending: PendingPress) -> None:
+        if call.waiting.pop(pending.event_id, None) is None:
+            return
+        self.unanswered -= 1
+        if pending.span is not None:
+            replied = pending.answered.done() and pending.answered.result() is not None
+            tracing.finish(pending.span, outcome="replied" if replied else "unanswered")
 
     def _expire(self, call: Call, event_id: str) -> None:
         """The reply timeout of one press: forget it, and if it went unanswered say so."""
@@ -91,7 +91,7 @@ class PendingReplies:
             return
         logs.bind(call_id=call.call_id, event_id=event_id)  # a timer runs in a context copy
         tracing.failed(pending.span, "no reply within the reply timeout")
-        self._stop_waiting(pending)
+        self._stop_waiting(call, pending)
         pending.answered.set_result(None)
         self._metrics.reply_timeouts.inc()
         log.warning(
