@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from contracts.base import utcnow
@@ -28,28 +28,39 @@ SendReply = Callable[[Reply, str], Awaitable[None]]
 
 
 class CallLocks:
-    """One lock per call with events in flight: a call's events are handled one at a time,
-    in arrival order (asyncio locks are fair), while other calls proceed."""
+    """A call's events are handled one at a time, in arrival order, while other calls
+    proceed. Uncontended, the usual case (one event of a call in flight), a turn costs a
+    dict entry: no lock object, no future."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # call id -> the turns waiting behind the event being handled
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
 
-    @asynccontextmanager
-    async def hold(self, call_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(call_id, (asyncio.Lock(), 0))
-        self._locks[call_id] = (lock, users + 1)
+    async def acquire(self, call_id: str) -> None:
+        waiting = self._waiting.get(call_id)
+        if waiting is None:
+            self._waiting[call_id] = deque()
+            return
+        turn = asyncio.get_running_loop().create_future()
+        waiting.append(turn)
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[call_id]
-            if users == 1:
-                del self._locks[call_id]
-            else:
-                self._locks[call_id] = (lock, users - 1)
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release(call_id)  # handed the turn while being cancelled: pass it on
+            raise
+
+    def release(self, call_id: str) -> None:
+        waiting = self._waiting[call_id]
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():  # a cancelled waiter's turn is done already: skip it
+                turn.set_result(None)
+                return
+        del self._waiting[call_id]
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._waiting)
 
 
 class Dispatcher:
@@ -71,10 +82,13 @@ class Dispatcher:
     async def __call__(self, event: CallEvent) -> Outcome:
         # The runner gives each handling a task of its own: these stay with this event.
         logs.bind(call_id=event.call_id, event_id=event.event_id, service=self._service.name)
-        async with self.locks.hold(event.call_id):
+        await self.locks.acquire(event.call_id)
+        try:
             if tracing.tracer is None:
                 return await self._dispatch(event)
             return await self._traced(event)
+        finally:
+            self.locks.release(event.call_id)
 
     async def _traced(self, event: CallEvent) -> Outcome:
         with tracing.handling(

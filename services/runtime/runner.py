@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pydantic import ValidationError
 
-from contracts.wire import content_type_problem
+from contracts.wire import MEDIA_TYPE, content_type_problem
 from services.runtime import tracing
 from services.runtime.acks import AckBatcher
 from services.runtime.codec import to_dead_letter
@@ -155,7 +155,8 @@ class Runner(Generic[M]):
             self._recent.add(key)
 
     def _check_and_decode(self, message: AbstractIncomingMessage) -> M:
-        if (problem := content_type_problem(message.content_type)) is not None:
+        content_type = message.content_type
+        if content_type != MEDIA_TYPE and (problem := content_type_problem(content_type)):
             raise BadMessage(problem)
         if len(message.body) > self._max_body_bytes:
             raise BadMessage(f"oversize body: {len(message.body)} bytes > {self._max_body_bytes}")

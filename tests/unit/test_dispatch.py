@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -90,6 +91,63 @@ async def test_no_actions_means_no_reply() -> None:
     dispatch, sent = dispatcher(quiet)
     assert await dispatch(press()) == Outcome.NO_REPLY
     assert sent.replies == []
+
+
+class Gated:
+    """A handler that holds each event until its gate opens, recording starts and ends."""
+
+    def __init__(self) -> None:
+        self.gates: dict[str, asyncio.Event] = {}
+        self.starts: dict[str, asyncio.Event] = {}
+        self.log: list[str] = []
+
+    def gate(self, event: KeyPress) -> asyncio.Event:
+        return self.gates.setdefault(event.event_id, asyncio.Event())
+
+    def started(self, event: KeyPress) -> asyncio.Event:
+        return self.starts.setdefault(event.event_id, asyncio.Event())
+
+    async def __call__(self, event: KeyPress) -> list[Action]:
+        self.log.append(f"start {event.call_id} {event.key}")
+        self.started(event).set()
+        await self.gate(event).wait()
+        self.log.append(f"end {event.call_id} {event.key}")
+        return []
+
+
+async def test_a_calls_events_are_handled_one_at_a_time_in_arrival_order() -> None:
+    handler = Gated()
+    dispatch, _ = dispatcher(handler.__call__)
+    first, second, third = press("1"), press("2"), press("3")
+    other = press("4", call_id="c2")
+    tasks = [asyncio.create_task(dispatch(e)) for e in (first, second, third, other)]
+    # The other call is not held up by c1's first event.
+    await asyncio.wait_for(handler.started(other).wait(), 5)
+    assert handler.log == ["start c1 1", "start c2 4"]
+    for event in (third, second, first, other):  # released out of order
+        handler.gate(event).set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    c1 = [line for line in handler.log if " c1 " in line]
+    assert c1 == ["start c1 1", "end c1 1", "start c1 2", "end c1 2", "start c1 3", "end c1 3"]
+    assert len(dispatch.locks) == 0  # nothing is kept per call once its events are done
+
+
+async def test_an_event_cancelled_while_waiting_its_turn_does_not_hold_up_the_next() -> None:
+    handler = Gated()
+    dispatch, _ = dispatcher(handler.__call__)
+    first, second, third = press("1"), press("2"), press("3")
+    running = asyncio.create_task(dispatch(first))
+    await asyncio.wait_for(handler.started(first).wait(), 5)
+    waiting = asyncio.create_task(dispatch(second))
+    after = asyncio.create_task(dispatch(third))
+    await asyncio.sleep(0)  # both queue behind the first
+    waiting.cancel()
+    handler.gate(first).set()
+    handler.gate(third).set()
+    await asyncio.wait_for(asyncio.gather(running, after), 5)
+    assert waiting.cancelled()
+    assert handler.log == ["start c1 1", "end c1 1", "start c1 3", "end c1 3"]
+    assert len(dispatch.locks) == 0
 
 
 def test_handler_annotation_names_what_the_service_takes() -> None:
