@@ -1,6 +1,6 @@
 """The matched baseline's broker side: dtmf-bus's topology with no application code.
 
-Its exchanges are dtmf-bus's own, declared by services.runtime.broker.declare_topology
+Its exchanges are dtmf-bus's own, declared by services.runtime.amqp.broker.declare_topology
 under a prefix, so the system's services in the same vhost never see its traffic. Each of
 the system's consumer services gets a mirror: a queue declared with that service's own
 arguments and bindings, read from the service's definition
@@ -14,7 +14,7 @@ from __future__ import annotations
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts import topology as t
-from services.runtime.broker import Topology, declare_topology
+from services.runtime.amqp.broker import Topology, declare_topology
 from services.runtime.main import load_builder, settings_type
 from services.runtime.service import ConsumerService
 

@@ -5,7 +5,7 @@ An administrator declares them once (in development `python -m tools.broker_acce
 topology`, run by `make broker-users`; in Kubernetes the Messaging Topology Operator objects
 of deploy/k8s/base/broker-topology.yaml). A process declares them too when its broker user
 may (an administrator's, as in tests and `make demo`), else it checks that they exist
-(services/runtime/topology.py). Every one of them reads this description, so all declare the
+(services/runtime/amqp/topology.py). Every one of them reads this description, so all declare the
 same names with the same arguments: RabbitMQ refuses a redeclaration that differs.
 """
 

@@ -40,7 +40,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
 
 from contracts import topology as t
-from services.runtime.codec import copy_of
+from services.runtime.amqp.codec import copy_of
 from services.runtime.settings import Settings
 from tools.broker_client import BrokerUnreachable, connect_first, take_head
 from tools.dead_letter_records import (

@@ -42,7 +42,7 @@ from contracts import topology as t
 from contracts.control import ANNOUNCE_ROUTING_KEY, CONTROL_EXCHANGE, ServiceAnnouncement
 from contracts.events import CallEnded, CallStarted, KeyPress, parse_event
 from contracts.keys import KEYS, key_routing_key
-from services.runtime.codec import to_control, to_dead_letter, to_message
+from services.runtime.amqp.codec import to_control, to_dead_letter, to_message
 from services.runtime.settings import Settings
 from tools.broker_client import BrokerUnreachable, connect_first, redact, take_head
 

@@ -22,12 +22,13 @@ from services.edge.event_channel import AmqpEventChannel
 from services.edge.publisher import BufferingPublisher
 from services.edge.settings import EdgeSettings
 from services.edge.spool import Spool, SpoolReplayer
-from services.runtime import broker, logs, tracing
+from services.runtime import logs, tracing
+from services.runtime.amqp import broker
+from services.runtime.amqp.runner import Runner
 from services.runtime.http import http_server
 from services.runtime.lifecycle import bounded
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
-from services.runtime.runner import Runner
 
 log = logging.getLogger(__name__)
 

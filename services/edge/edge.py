@@ -31,7 +31,7 @@ from services.runtime.outcomes import Outcome
 from services.runtime.transfers import TransferAllowlist
 
 if TYPE_CHECKING:  # the core stays free of aio-pika; the adapter sets the link
-    from services.runtime.broker import LinkState
+    from services.runtime.amqp.broker import LinkState
 
 # Importers take these from here, as before the edge was split.
 __all__ = ["BUSY_PROMPT", "TIMEOUT_PROMPT", "Edge", "EdgeBusy", "EventPublisher", "PressHandle"]

@@ -12,8 +12,8 @@ from aio_pika.exceptions import DeliveryError
 
 from contracts import topology as t
 from contracts.events import AnyEvent
-from services.runtime.broker import connection_gone
-from services.runtime.codec import to_message
+from services.runtime.amqp.broker import connection_gone
+from services.runtime.amqp.codec import to_message
 
 log = logging.getLogger(__name__)
 

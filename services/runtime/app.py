@@ -9,20 +9,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aio_pika.abc import AbstractQueue, AbstractRobustConnection
-
 from contracts import topology as t
 from contracts.control import CONTROL_EXCHANGE
 from contracts.events import CallEvent, parse_event
-from services.runtime import broker, logs, tracing
-from services.runtime.control import Control, start_control
+from services.runtime import logs, tracing
+from services.runtime.amqp import broker
+from services.runtime.amqp.control import Control, start_control
+from services.runtime.amqp.replies import ReplySender
+from services.runtime.amqp.runner import Runner
 from services.runtime.dispatch import Dispatcher
 from services.runtime.http import http_server
 from services.runtime.lifecycle import bounded
 from services.runtime.metrics import Metrics
 from services.runtime.outcomes import Outcome
-from services.runtime.replies import ReplySender
-from services.runtime.runner import Runner
 from services.runtime.service import ConsumerService
 from services.runtime.settings import Settings
 
@@ -32,8 +31,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunningService:
     service: ConsumerService
-    connection: AbstractRobustConnection
-    queue: AbstractQueue
+    connection: broker.Connection
+    queue: broker.Queue
     runner: Runner[CallEvent]
     replies: ReplySender
     consumer_tag: str

@@ -64,7 +64,7 @@ class BareConsumer:
 @asynccontextmanager
 async def bare_consumer(url: str) -> AsyncIterator[BareConsumer]:
     consumer = BareConsumer()
-    # The runtime's reconnect pace (services/runtime/broker.py), so only the code differs.
+    # The runtime's reconnect pace (services/runtime/amqp/broker.py), so only the code differs.
     connection = await aio_pika.connect_robust(url, reconnect_interval=0.5)
     try:
         channel = await connection.channel()

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420)]
 DOWN_S = 20  # how long a node (a) or the majority (b) stays down
 PROBE_AFTER_S = 5  # into the quorum loss, a new call comes in
 AGAIN_WITHIN_S = 2.0  # the bound on a caller's wait for a service after a fault
-LINKS_LOGGER = "services.runtime.broker"  # LinkState's records
+LINKS_LOGGER = "services.runtime.amqp.broker"  # LinkState's records
 RESTORED = "%s: connection restored on %s"
 SERVICE_QUEUES = tuple(f"dtmf.svc.{name}" for name in ("sales", "support", "menu", "calllog"))
 

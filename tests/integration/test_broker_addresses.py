@@ -17,9 +17,9 @@ import pytest
 from contracts.topology import service_queue
 from services.edge.bus import running_edge
 from services.edge.simulator import scripted_call
-from services.runtime import broker
+from services.runtime.amqp import broker
+from services.runtime.amqp.broker import NodesConnection
 from services.runtime.app import running_service
-from services.runtime.broker import NodesConnection
 from services.sales import service as sales
 from services.sales.service import INSTRUCTIONS as SALES
 from tests.integration.conftest import SystemSettings
@@ -51,7 +51,7 @@ async def has_queue(url: str, name: str) -> bool:
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.message for r in caplog.records if r.name == "services.runtime.broker"]
+    return [r.message for r in caplog.records if r.name == "services.runtime.amqp.broker"]
 
 
 @pytest.mark.timeout(150)
@@ -115,7 +115,7 @@ def closed_port() -> int:
 async def test_the_first_connection_fails_when_no_node_answers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="services.runtime.broker")
+    caplog.set_level(logging.WARNING, logger="services.runtime.amqp.broker")
     one, two = closed_port(), closed_port()
     urls = f"amqp://guest:guest@127.0.0.1:{one}/,amqp://guest:guest@127.0.0.1:{two}/"
     with pytest.raises(ConnectionError):

@@ -23,9 +23,9 @@ from services.edge.bus import running_edge
 from services.edge.edge import Edge
 from services.edge.simulator import scripted_call
 from services.menu import service as menu
+from services.runtime.amqp.topology import SharedTopologyMissing
 from services.runtime.app import running_service
 from services.runtime.service import ConsumerService
-from services.runtime.topology import SharedTopologyMissing
 from services.sales import service as sales
 from tests.integration.broker_roles import role_urls
 from tests.integration.conftest import SystemSettings, WatchedCallLog, publish_raw, tap

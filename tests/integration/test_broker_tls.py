@@ -13,7 +13,7 @@ from aiormq.exceptions import AMQPConnectionError
 
 from services.edge.bus import running_edge
 from services.edge.simulator import scripted_call
-from services.runtime import broker
+from services.runtime.amqp import broker
 from services.runtime.app import running_service
 from services.runtime.settings import Settings
 from services.sales import service as sales

@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import KeyPress
 from contracts import topology as t
-from services.runtime import broker
+from services.runtime.amqp import broker
 from tests.integration.conftest import System, publish_raw, until_queue_holds
 from tools import deadletters
 from tools.deadletters import DeadLetter, describe, list_dead_letters, replay_dead_letters

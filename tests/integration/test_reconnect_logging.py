@@ -15,8 +15,8 @@ from aiormq.exceptions import AMQPConnectionError
 
 from services.edge.bus import running_edge
 from services.edge.simulator import scripted_call
+from services.runtime.amqp.reconnect_logs import quiet_ordinary_reconnects
 from services.runtime.app import running_service
-from services.runtime.reconnect_logs import quiet_ordinary_reconnects
 from services.sales import service as sales
 from tests.integration.conftest import SystemSettings
 from tools.private_nodes.broker import PrivateBroker
@@ -26,7 +26,9 @@ EDGE = "dtmf-edge-edge-logging"
 
 
 def link_records(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "services.runtime.broker" and text in r.message]
+    return [
+        r for r in caplog.records if r.name == "services.runtime.amqp.broker" and text in r.message
+    ]
 
 
 @pytest.mark.timeout(150)

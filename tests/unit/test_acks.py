@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.runtime.acks import AckBatcher
+from services.runtime.amqp.acks import AckBatcher
 from tests.unit.deliveries import Delivery, Wire
 
 

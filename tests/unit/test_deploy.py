@@ -1068,7 +1068,7 @@ def test_the_shared_topology_is_declared_by_the_topology_operator(
     docs: tuple[dict[str, Any], ...],
 ) -> None:
     # What the processes declare with an administrator's URL, and check with a role's
-    # (services/runtime/topology.py): the same names, kinds and arguments, or RabbitMQ
+    # (services/runtime/amqp/topology.py): the same names, kinds and arguments, or RabbitMQ
     # refuses the processes' declarations (PRECONDITION_FAILED).
     cluster = {"name": one(docs, "RabbitmqCluster")["metadata"]["name"]}
     objects = [*kind(docs, "Exchange").values(), *kind(docs, "Queue").values()]

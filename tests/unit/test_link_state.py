@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from services.runtime.broker import RECONNECT_INTERVAL_S, STILL_AWAY_EVERY_S, LinkState
+from services.runtime.amqp.broker import RECONNECT_INTERVAL_S, STILL_AWAY_EVERY_S, LinkState
 
 
 class Callbacks:
@@ -47,14 +47,14 @@ def link_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "services.runtime.broker" and r.levelno == logging.WARNING
+        if r.name == "services.runtime.amqp.broker" and r.levelno == logging.WARNING
     ]
 
 
 async def test_an_outage_is_one_warning_then_a_reminder_per_period(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="services.runtime.broker")
+    caplog.set_level(logging.INFO, logger="services.runtime.amqp.broker")
     connection, clock = FakeConnection(), Clock()
     link = LinkState(cast(AbstractRobustConnection, connection), clock=clock)
     refused = ConnectionRefusedError(111, "Connect call failed")
@@ -85,7 +85,7 @@ async def test_an_outage_is_one_warning_then_a_reminder_per_period(
 
 
 async def test_our_own_close_is_no_loss(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="services.runtime.broker")
+    caplog.set_level(logging.INFO, logger="services.runtime.amqp.broker")
     connection, clock = FakeConnection(), Clock()
     link = LinkState(cast(AbstractRobustConnection, connection), clock=clock)
     connection.close_called = True

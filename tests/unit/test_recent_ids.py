@@ -14,7 +14,7 @@ from services.runtime.recent_ids import RecentIds
 
 
 class Model:
-    """The reference: what services/runtime/runner.py did before."""
+    """The reference: what services/runtime/amqp/runner.py did before."""
 
     def __init__(self, size: int) -> None:
         self.ids: OrderedDict[str, None] = OrderedDict()

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from services.runtime.amqp.runner import Runner
 from services.runtime.outcomes import Outcome
-from services.runtime.runner import Runner
 from tests.unit.deliveries import Delivery, Wire
 
 

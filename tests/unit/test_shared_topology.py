@@ -1,5 +1,5 @@
 """The shared topology (contracts/shared_topology.py) and what a process does with it when
-its broker user may not declare it (services/runtime/topology.py): the parts without I/O."""
+its broker user may not declare it (services/runtime/amqp/topology.py): the parts without I/O."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from contracts import topology as t
 from contracts.control import CONTROL_EXCHANGE
 from contracts.shared_topology import SharedTopology, bus_topology, shared_topology
-from services.runtime.topology import check_plan, missing_message
+from services.runtime.amqp.topology import check_plan, missing_message
 
 
 def names(topology: SharedTopology) -> tuple[set[str], set[str]]:

@@ -13,7 +13,7 @@ from contracts import KeyPress, Reply, Say
 from contracts.base import utcnow
 from services.edge.edge import TIMEOUT_PROMPT, Edge
 from services.runtime import tracing
-from services.runtime.codec import to_message
+from services.runtime.amqp.codec import to_message
 from services.runtime.metrics import Metrics
 from tests.fakes import RecordingPublisher
 from tests.support import RecordingSession

@@ -14,9 +14,9 @@ from contracts.control import ServiceAnnouncement, parse_announcement
 from contracts.events import GatheredInput
 from contracts.replies import Gather
 from contracts.wire import content_type_problem
+from services.runtime.amqp.runner import describe_validation_error
 from services.runtime.dispatch import Dispatcher
 from services.runtime.outcomes import Expired
-from services.runtime.runner import describe_validation_error
 from services.runtime.service import ConsumerService, keys
 from tests.unit.test_contracts import press
 

@@ -3,7 +3,7 @@
 An administrator declares the shared topology (contracts/shared_topology.py: the exchanges,
 the dtmf.dead queue and their bindings; `python -m tools.broker_access topology`, or the
 Messaging Topology Operator objects of broker-topology.yaml). A process tries to declare it
-too and, refused, checks it with passive declares (services/runtime/topology.py), so no role
+too and, refused, checks it with passive declares (services/runtime/amqp/topology.py), so no role
 holds configure on a shared name. What RabbitMQ checks for what the roles still do:
 
 - queue.declare: configure on the queue; with a dead-letter exchange, also read on the

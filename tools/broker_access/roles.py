@@ -14,7 +14,7 @@ SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
 
 
 def service_shape(service: ConsumerService) -> ServiceShape:
-    """What the runtime (services/runtime/app.py, control.py) does on the broker for it.
+    """What the runtime (services/runtime/app.py, amqp/control.py) does on the broker for it.
 
     Interactive services answer callers; the others (the call log) only record, and get
     no write on dtmf.replies: a non-interactive service that replies is refused."""

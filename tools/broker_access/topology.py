@@ -9,8 +9,8 @@ import logging
 from aiormq.exceptions import ChannelAccessRefused
 
 from contracts.shared_topology import SharedTopology, shared_topology
-from services.runtime import broker
-from services.runtime.topology import declare
+from services.runtime.amqp import broker
+from services.runtime.amqp.topology import declare
 
 log = logging.getLogger(__name__)
 

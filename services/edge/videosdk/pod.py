@@ -44,7 +44,7 @@ from services.edge.videosdk.settings import (
     VideoSDKSettings,
 )
 from services.edge.videosdk.worker import SDK_DEBUG_PORT, RoomFactory, build_worker_job
-from services.runtime import broker
+from services.runtime.amqp import broker
 from services.runtime.http import http_server
 from services.runtime.lifecycle import bounded, setup_logging
 from services.runtime.metrics import Metrics, release_gauges, sample_gauges, share_through, sharing

@@ -18,7 +18,7 @@ from contracts.control import (
     ServiceAnnouncement,
     parse_announcement,
 )
-from services.runtime.codec import to_control
+from services.runtime.amqp.codec import to_control
 from services.runtime.service import ConsumerService
 
 log = logging.getLogger(__name__)

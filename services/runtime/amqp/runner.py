@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from contracts.wire import MEDIA_TYPE, content_type_problem
 from services.runtime import tracing
-from services.runtime.acks import AckBatcher
-from services.runtime.codec import to_dead_letter
+from services.runtime.amqp.acks import AckBatcher
+from services.runtime.amqp.codec import to_dead_letter
 from services.runtime.outcomes import BadMessage, Expired, Outcome
 from services.runtime.recent_ids import RecentIds
 

@@ -1,6 +1,6 @@
 """What the AMQP libraries log while a broker restarts or is away, brought to the level it
 deserves: an ordinary reconnect is no ERROR, and one connection's outage is not a WARNING
-every half second. Installed by every connect (services/runtime/broker.py)."""
+every half second. Installed by every connect (services/runtime/amqp/broker.py)."""
 
 from __future__ import annotations
 

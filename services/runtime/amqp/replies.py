@@ -24,7 +24,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, PublishError
 from contracts import topology as t
 from contracts.replies import Reply
 from services.runtime import tracing
-from services.runtime.codec import to_message
+from services.runtime.amqp.codec import to_message
 from services.runtime.lifecycle import being_cancelled
 
 log = logging.getLogger(__name__)

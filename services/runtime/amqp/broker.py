@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 from aio_pika import RobustConnection
 from aio_pika.abc import (
@@ -22,9 +22,9 @@ from yarl import URL
 
 from contracts import topology as t
 from contracts.shared_topology import CONTROL, bus_topology
-from services.runtime.reconnect_logs import quiet_ordinary_reconnects
+from services.runtime.amqp.reconnect_logs import quiet_ordinary_reconnects
+from services.runtime.amqp.topology import declare_or_check
 from services.runtime.settings import broker_urls
-from services.runtime.topology import declare_or_check
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ RECONNECT_INTERVAL_S = 0.5
 # every RECONNECT_INTERVAL_S, is logged at DEBUG only: 40 WARNINGs a connection in a 20 s
 # outage would bury what matters).
 STILL_AWAY_EVERY_S = 30.0
+
+# The connection and the service's queue as the composition root (services/runtime/app.py)
+# holds them, named here so that only this adapter imports aio-pika.
+Connection: TypeAlias = AbstractRobustConnection
+Queue: TypeAlias = AbstractQueue
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ async def declare_topology(
     channel: AbstractChannel, *, prefix: str = "", dead_queue: bool = True, control: bool = False
 ) -> Topology:
     """Declare the design brief's exchanges, or check them when this broker user may not
-    (services/runtime/topology.py); safe to run from every service at once.
+    (services/runtime/amqp/topology.py); safe to run from every service at once.
 
     Exchanges and bindings need no quorum; the dead-letter queue does, so an edge, which
     must start calls while the cluster has lost quorum, leaves that queue to the services
