@@ -15,7 +15,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts import topology as t
 from services.runtime.amqp.broker import Topology, declare_topology
-from services.runtime.main import load_builder, settings_type
+from services.runtime.main import build_service, load_builder
 from services.runtime.service import ConsumerService
 
 
@@ -24,8 +24,7 @@ async def declare_exchanges(channel: AbstractChannel, prefix: str) -> Topology:
 
 
 def load_service(name: str) -> ConsumerService:
-    build = load_builder(name)
-    return build(settings_type(build).from_env())
+    return build_service(load_builder(name))
 
 
 async def declare_mirror(

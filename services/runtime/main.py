@@ -7,7 +7,7 @@ import inspect
 import logging
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from services.runtime import lifecycle
@@ -43,6 +43,12 @@ def settings_type(build: Builder) -> type[Settings]:
         what = f"{build.__qualname__}: its settings type does not resolve ({error})"
         raise TypeError(what) from None
     return hint if isinstance(hint, type) and issubclass(hint, Settings) else Settings
+
+
+def build_service(build: Builder, env: Mapping[str, str] | None = None) -> ConsumerService:
+    """The service `build` makes, given the settings it asks for, read from `env` (default:
+    the process's environment)."""
+    return build(settings_type(build).from_env(env))
 
 
 async def run(build: Builder, settings: Settings) -> None:

@@ -21,7 +21,7 @@ from contracts import topology as t
 from contracts.asyncapi import DOCUMENT_PATH, INLINE_PAYLOADS, SCHEMA_FORMAT, generate
 from contracts.control import ANNOUNCE_ROUTING_KEY, CONTROL_EXCHANGE, DISCOVER_ROUTING_KEY
 from contracts.schemas import SCHEMA_DIR
-from services.runtime.main import load_builder, settings_type
+from services.runtime.main import build_service, load_builder
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "asyncapi"
@@ -113,8 +113,7 @@ def _service_bindings(tmp_path: Path) -> list[tuple[str, str, str]]:
         name = module.parent.name
         if name == "runtime":
             continue
-        build = load_builder(name)
-        service = build(settings_type(build).from_env(env))
+        service = build_service(load_builder(name), env)
         found += [(name, b.exchange, b.routing_key) for b in service.queue_bindings]
     assert {who for who, _, _ in found} >= {"sales", "support", "menu", "calllog", "billing"}
     return [

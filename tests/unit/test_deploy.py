@@ -49,7 +49,7 @@ from contracts.topology import (
 from services.calllog.settings import CallLogSettings
 from services.edge.settings import EdgeSettings
 from services.runtime.http import build_app
-from services.runtime.main import load_builder, settings_type
+from services.runtime.main import build_service, load_builder, settings_type
 from services.runtime.metrics import Metrics
 from services.runtime.settings import ENV_VARS, Settings
 from tools.broker_access import manifests as broker_users
@@ -319,8 +319,7 @@ def consumer_services() -> dict[str, Any]:
         except AttributeError:  # services/runtime/service.py describes services, is none
             continue
         # Its own settings' defaults, with a call log that writes nowhere.
-        settings = settings_type(build).from_env({"DTMF_CALLLOG_PATH": os.devnull})
-        found[name] = build(settings)
+        found[name] = build_service(build, {"DTMF_CALLLOG_PATH": os.devnull})
     return found
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.runtime.main import load_builder, settings_type
+from services.runtime.main import build_service, load_builder
 from services.runtime.service import ConsumerService
 from tools.broker_access.permissions import Grant, ServiceShape, role_grants
 
@@ -36,8 +36,7 @@ def project_services() -> list[ConsumerService]:
         except AttributeError:  # services/runtime/service.py describes services, is none
             continue
         # Its own settings' defaults, with a call log that writes nowhere.
-        settings = settings_type(build).from_env({"DTMF_CALLLOG_PATH": os.devnull})
-        found.append(build(settings))
+        found.append(build_service(build, {"DTMF_CALLLOG_PATH": os.devnull}))
     return found
 
 
