@@ -266,12 +266,13 @@ def memory_verdict(
     threshold: float,
 ) -> dict[str, Any]:
     """Growing: RSS rose faster than `threshold` MB/h over the second half of the run (a
-    least-squares slope) and kept making new highs to the end: the third quarter's peak above
-    the first half's, the last quarter's above the third's (by `rise`). A leak passes all
-    three; a one-off step (a table resized) or a sawtooth (the broker's WAL memory, freed at
-    each roll-over) fails the last two. A cache still filling could pass; the services' id
-    memories (services/runtime/recent_ids.py) and the load generators' latency histograms
-    (bench/histogram.py) take theirs when built."""
+    least-squares slope), kept making new highs to the end (the third quarter's peak above
+    the first half's, the last quarter's above the third's) and its lows rose (the second
+    half's least above the first half's). A leak passes all four; a one-off step (a table
+    resized) makes no new high after it; a sawtooth (the broker's WAL memory, freed at each
+    roll-over) keeps returning to the same lows. A cache still filling could pass; the
+    services' id memories (services/runtime/recent_ids.py) and the load generators' latency
+    histograms (bench/histogram.py) take theirs when built."""
     raw = [(t, r) for t, r in zip(t_s, rss_mb, strict=True) if t >= 0]
     quarters: list[list[float]] = [[], [], [], []]
     for t, r in raw:
@@ -285,12 +286,27 @@ def memory_verdict(
     if duration / 2 < MIN_VERDICT_S or min(len(q) for q in quarters) < MIN_QUARTER_SAMPLES:
         return {**out, "slope_mb_per_h": None, "verdict": "too short"}
     slope = slope_mb_per_h([(t, r) for t, r in raw if t >= duration / 2])
-    first_half, third, last = max(quarters[0] + quarters[1]), max(quarters[2]), max(quarters[3])
-    # A new high counts from half of what the threshold rate adds in a quarter: RSS also
-    # creeps by a few pages as allocators settle.
-    rise = threshold * duration / 4 / 3600 / 2
-    growing = slope > threshold and last > third + rise and third > first_half + rise
+    first_half, second_half = quarters[0] + quarters[1], quarters[2] + quarters[3]
+    third, last = max(quarters[2]), max(quarters[3])
+    rise = new_extreme_margin([r for _, r in raw], threshold=threshold, duration=duration)
+    growing = (
+        slope > threshold
+        and last > third + rise
+        and third > max(first_half) + rise
+        and min(second_half) > min(first_half) + rise
+    )
     return {**out, "slope_mb_per_h": round(slope, 2), "verdict": "growing" if growing else "flat"}
+
+
+def new_extreme_margin(rss_mb: list[float], *, threshold: float, duration: float) -> float:
+    """How far past an earlier high (or low) a sampled one must be to count as new. At least
+    half of what the threshold rate adds in a quarter, as RSS also creeps by a few pages while
+    allocators settle; and at least the median move between two samples, since on a ramp a
+    sampled peak or trough misses the true one by up to a sample's move: on 2026-12-03 the
+    broker's WAL climbed 32 MB a sample, and peaks read a few MB apart were no growth."""
+    moves = sorted(abs(b - a) for a, b in itertools.pairwise(rss_mb))
+    median_move = moves[len(moves) // 2] if moves else 0.0
+    return max(threshold * duration / 4 / 3600 / 2, median_move)
 
 
 def document(measured: dict[str, Any], *, header: dict[str, Any]) -> dict[str, Any]:

@@ -79,6 +79,11 @@ def test_soak_reports_windows_rss_per_process_and_lost(tmp_path: Path) -> None:
 
 # 30 minutes sampled every 30 s, as `make soak` does.
 T = [30.0 * i for i in range(61)]
+# RabbitMQ's memory in that soak: from about 236 MB up to about 775 MB, about 26 MB a
+# sample, and back, every 10.4 minutes; each peak and trough sampled a little later in its
+# climb than the one before (they read a few MB higher each time), the run ending on a climb.
+BROKER_WAL = [236 + 540 * ((t + 60) % 625) / 625 for t in T]
+LEAK_UNDER_WAL = [r + 300 * t / 3600 for t, r in zip(T, BROKER_WAL, strict=True)]
 
 
 @pytest.mark.parametrize(
@@ -89,6 +94,8 @@ T = [30.0 * i for i in range(61)]
         ("flat", [50.0 for _ in T], "flat"),
         ("one step in the second half", [50 + (3 if t > 1300 else 0) for t in T], "flat"),
         ("sawtooth", [300 + (t % 600) / 6 for t in T], "flat"),
+        ("the broker's WAL, as sampled in 2026-12-03's soak", BROKER_WAL, "flat"),
+        ("a 300 MB/h leak under that sawtooth", LEAK_UNDER_WAL, "growing"),
     ],
 )
 def test_memory_verdict_tells_a_leak_from_steps_and_sawtooth(
