@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from contracts.version import SCHEMA_MAJOR, SCHEMA_VERSION
 from contracts.wire import on_wire
 
 SCHEMA_VERSION_PATTERN = f"^{SCHEMA_MAJOR}\\.(0|[1-9][0-9]*)$"
+_SCHEMA_VERSION = re.compile(SCHEMA_VERSION_PATTERN)
 
 
 def new_id() -> str:
@@ -53,13 +55,9 @@ class Message(BaseModel):
     )
 
     @classmethod
-    def wire_required(cls) -> list[str]:
+    def wire_required(cls) -> tuple[str, ...]:
         """Fields a message read off the bus must carry although Python fills them in."""
-        return [
-            name
-            for name, field in cls.model_fields.items()
-            if name in ("type", "schema_version") or field.default_factory in cls._INVENTED
-        ]
+        return _wire_required(cls)
 
     @model_validator(mode="before")
     @classmethod
@@ -73,8 +71,18 @@ class Message(BaseModel):
     @field_validator("schema_version")
     @classmethod
     def _same_major(cls, value: str) -> str:
-        if not re.fullmatch(SCHEMA_VERSION_PATTERN, value):
+        if value != SCHEMA_VERSION and not _SCHEMA_VERSION.fullmatch(value):
             raise ValueError(
                 f"unsupported schema version {value!r}: this service speaks {SCHEMA_VERSION}"
             )
         return value
+
+
+@functools.cache
+def _wire_required(cls: type[Message]) -> tuple[str, ...]:
+    # Asked on every message read off the bus; a class's fields are fixed once it is built.
+    return tuple(
+        name
+        for name, field in cls.model_fields.items()
+        if name in ("type", "schema_version") or field.default_factory in cls._INVENTED
+    )

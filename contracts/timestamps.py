@@ -10,7 +10,7 @@ a time without an offset. The pattern avoids look-arounds, which Go's regexp lac
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
@@ -42,7 +42,9 @@ def _whole_minutes(value: datetime) -> datetime:
     # Only reachable from Python (a historical zone, a source's odd offset): an offset in
     # seconds has no RFC 3339 spelling, so the same instant is kept in UTC instead.
     offset = value.utcoffset()
-    if offset is not None and offset % timedelta(minutes=1):
+    # Whole minutes read from its parts (a negative offset is -1 day plus seconds, and a
+    # day is whole minutes): this runs on every timestamp read off the bus.
+    if offset and (offset.seconds % 60 or offset.microseconds):
         try:
             return value.astimezone(UTC)
         except OverflowError:

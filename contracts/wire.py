@@ -22,7 +22,7 @@ MEDIA_TYPE = "application/json"
 
 def on_wire(info: ValidationInfo) -> bool:
     context = info.context
-    return isinstance(context, Mapping) and bool(context.get("wire"))
+    return context is WIRE or (isinstance(context, Mapping) and bool(context.get("wire")))
 
 
 def content_type_problem(content_type: str | None) -> str | None:
