@@ -19,10 +19,11 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, values
+from prometheus_client.metrics import MetricWrapperBase
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -31,12 +32,27 @@ PRESS_TO_REPLY_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 1.0, 2.5, 5.0)
 HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
-class _Pinned:
+class _Pinned(MetricWrapperBase):
     """The service label, pinned: a pod's job processes each run their call under an edge id
-    of their own, and one series per call would grow without bound in the pod's files."""
+    of their own, and one series per call would grow without bound in the pod's files.
+
+    Children are also kept by the label values as given, so a press's counters cost a dict
+    lookup rather than prometheus_client's checks, string copies and lock."""
 
     pinned_service: str | None = None
-    _labelnames: tuple[str, ...]  # prometheus_client's
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._children: dict[tuple[object, ...], Self] = {}
+        super().__init__(*args, **kwargs)
+
+    def labels(self, *labelvalues: object, **labelkwargs: object) -> Self:
+        if not labelkwargs and (child := self._children.get(labelvalues)) is not None:
+            return child
+        ordered, named = self._pin(labelvalues, labelkwargs)
+        child = super().labels(*ordered, **named)
+        if not labelkwargs:
+            self._children[labelvalues] = child
+        return child
 
     def _pin(
         self, ordered: tuple[object, ...], named: dict[str, object]
@@ -50,22 +66,14 @@ class _Pinned:
 
 
 class Counter(_Pinned, prometheus_client.Counter):
-    def labels(self, *labelvalues: object, **labelkwargs: object) -> Self:
-        ordered, named = self._pin(labelvalues, labelkwargs)
-        return super().labels(*ordered, **named)
+    pass
 
 
 class Histogram(_Pinned, prometheus_client.Histogram):
-    def labels(self, *labelvalues: object, **labelkwargs: object) -> Self:
-        ordered, named = self._pin(labelvalues, labelkwargs)
-        return super().labels(*ordered, **named)
+    pass
 
 
 class Gauge(_Pinned, prometheus_client.Gauge):
-    def labels(self, *labelvalues: object, **labelkwargs: object) -> Self:
-        ordered, named = self._pin(labelvalues, labelkwargs)
-        return super().labels(*ordered, **named)
-
     def set_function(self, f: Callable[[], float]) -> None:
         super().set_function(f)
         if getattr(self._value, "_multiprocess", False):

@@ -702,6 +702,31 @@ def test_the_service_label_is_pinned_to_the_pods_only_when_asked() -> None:
     assert pinned.handler_duration.labels(service="x")._sum.get() == pytest.approx(0.1)
 
 
+def test_a_series_asked_for_again_by_position_or_by_name_is_the_same_series() -> None:
+    pinned, own = Metrics(service="edge-pod"), Metrics()
+    for metrics in (pinned, own):
+        first = metrics.presses_received.labels("1", "videosdk")
+        assert metrics.presses_received.labels("1", "videosdk") is first  # kept, not rebuilt
+        first.inc()
+        metrics.presses_received.labels(key="1", source="videosdk").inc()
+        metrics.presses_received.labels("2", "videosdk").inc()
+        got = metrics.registry.get_sample_value(
+            "dtmf_presses_received_total", {"key": "1", "source": "videosdk"}
+        )
+        assert got == 2
+    # Pinned, two edge ids asked for by position are the pod's one series.
+    a, b = (pinned.messages_handled.labels(e, "replied") for e in ("edge-1", "edge-2"))
+    assert a is b
+    a.inc()
+    b.inc()
+    assert (
+        pinned.registry.get_sample_value(
+            "dtmf_messages_handled_total", {"service": "edge-pod", "outcome": "replied"}
+        )
+        == 2
+    )
+
+
 class _Registry:
     is_connected = True
 
