@@ -144,6 +144,7 @@ def reply_message(body: bytes, correlation_id: str | None, kind: str) -> aio_pik
             "message_id": f"r{correlation_id}",
             "type": "reply",
             "content_type": t.CONTENT_TYPE,
+            "headers": SCHEMA_HEADER,
         }
     return aio_pika.Message(
         body=body,
@@ -174,6 +175,7 @@ async def serve(args: argparse.Namespace) -> None:
             await replies.publish(
                 reply_message(reply_body, message.correlation_id, args.kind),
                 routing_key=message.reply_to or "",
+                mandatory=args.kind == MATCHED,  # as the services send replies
             )
         await message.ack()
 
