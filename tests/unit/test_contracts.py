@@ -101,6 +101,8 @@ def test_lifecycle_events_route_outside_the_key_space() -> None:
     [
         (press(key="Z"), "invalid DTMF key"),
         (press(schema_version="2.0"), "unsupported schema version"),
+        (press(schema_version="1.01"), "unsupported schema version"),
+        (press(schema_version="1.1 "), "unsupported schema version"),
         ({k: v for k, v in press().items() if k != "reply_to"}, "reply_to"),
         ({k: v for k, v in press().items() if k != "call_id"}, "call_id"),
         (press(sequence=0), "sequence"),
@@ -111,6 +113,11 @@ def test_bad_events_are_refused_with_a_reason(body: dict[str, object], reason: s
     with pytest.raises(ValidationError) as info:
         parse_event(json.dumps(body))
     assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.9", "1.12"])
+def test_an_event_of_another_minor_version_is_read(version: str) -> None:
+    assert parse_event(json.dumps(press(schema_version=version))).schema_version == version
 
 
 def test_reply_actions_are_a_closed_set() -> None:

@@ -76,11 +76,33 @@ def test_a_naive_datetime_is_refused_in_python_too() -> None:
         KeyPress.model_validate(press(pressed_at=datetime(2026, 1, 1)))
 
 
-def test_an_offset_with_seconds_is_kept_as_the_same_instant_in_utc() -> None:
-    odd = datetime(2026, 1, 1, tzinfo=timezone(timedelta(seconds=30)))
+@pytest.mark.parametrize(
+    ("offset", "written"),
+    [
+        (timedelta(seconds=30), "2025-12-31T23:59:30Z"),
+        (timedelta(seconds=-30), "2026-01-01T00:00:30Z"),
+        (timedelta(hours=-3, minutes=-30, microseconds=-1), "2026-01-01T03:30:00.000001Z"),
+    ],
+)
+def test_an_offset_with_seconds_is_kept_as_the_same_instant_in_utc(
+    offset: timedelta, written: str
+) -> None:
+    odd = datetime(2026, 1, 1, tzinfo=timezone(offset))
     built = KeyPress.model_validate(press(pressed_at=odd))
     assert built.pressed_at == odd
-    assert json.loads(built.model_dump_json())["pressed_at"] == "2025-12-31T23:59:30Z"
+    assert json.loads(built.model_dump_json())["pressed_at"] == written
+
+
+@pytest.mark.parametrize(
+    ("offset", "written"),
+    [
+        (timedelta(hours=5, minutes=30), "2026-01-01T00:00:00+05:30"),
+        (timedelta(hours=-3, minutes=-30), "2026-01-01T00:00:00-03:30"),
+    ],
+)
+def test_an_offset_in_whole_minutes_is_kept_as_it_is(offset: timedelta, written: str) -> None:
+    built = KeyPress.model_validate(press(pressed_at=datetime(2026, 1, 1, tzinfo=timezone(offset))))
+    assert json.loads(built.model_dump_json())["pressed_at"] == written
 
 
 # --- fields required on the wire --------------------------------------------------------
