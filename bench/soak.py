@@ -295,7 +295,12 @@ def memory_verdict(
         and third > max(first_half) + rise
         and min(second_half) > min(first_half) + rise
     )
-    return {**out, "slope_mb_per_h": round(slope, 2), "verdict": "growing" if growing else "flat"}
+    return {
+        **out,
+        "slope_mb_per_h": round(slope, 2),
+        "margin_mb": round(rise, 2),
+        "verdict": "growing" if growing else "flat",
+    }
 
 
 def new_extreme_margin(rss_mb: list[float], *, threshold: float, duration: float) -> float:
