@@ -49,11 +49,11 @@ from contracts.topology import (
 from services.calllog.settings import CallLogSettings
 from services.edge.settings import EdgeSettings
 from services.runtime.http import build_app
-from services.runtime.main import build_service, load_builder, settings_type
+from services.runtime.main import load_builder, settings_type
 from services.runtime.metrics import Metrics
 from services.runtime.settings import ENV_VARS, Settings
 from tools.broker_access import manifests as broker_users
-from tools.broker_access.roles import project_grants
+from tools.broker_access.roles import project_grants, project_services_by_module
 from tools.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -311,16 +311,7 @@ def metric_names() -> set[str]:
 @cache
 def consumer_services() -> dict[str, Any]:
     """Every services/<name>/service.py that exports build(settings): name -> service."""
-    found = {}
-    for module in sorted((REPO / "services").glob("*/service.py")):
-        name = module.parent.name
-        try:
-            build = load_builder(name)
-        except AttributeError:  # services/runtime/service.py describes services, is none
-            continue
-        # Its own settings' defaults, with a call log that writes nowhere.
-        found[name] = build_service(build, {"DTMF_CALLLOG_PATH": os.devnull})
-    return found
+    return project_services_by_module()
 
 
 @cache

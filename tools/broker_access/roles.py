@@ -27,17 +27,23 @@ def service_shape(service: ConsumerService) -> ServiceShape:
     )
 
 
-def project_services() -> list[ConsumerService]:
-    """Every services/<name>/service.py exporting build(settings), as deployed."""
-    found = []
+def project_services_by_module() -> dict[str, ConsumerService]:
+    """Every services/<name>/service.py exporting build(settings), as deployed, by <name>
+    (what `dtmf-bus run <name>` takes)."""
+    found = {}
     for module in sorted(SERVICES_DIR.glob("*/service.py")):
+        name = module.parent.name
         try:
-            build = load_builder(module.parent.name)
+            build = load_builder(name)
         except AttributeError:  # services/runtime/service.py describes services, is none
             continue
         # Its own settings' defaults, with a call log that writes nowhere.
-        found.append(build_service(build, {"DTMF_CALLLOG_PATH": os.devnull}))
+        found[name] = build_service(build, {"DTMF_CALLLOG_PATH": os.devnull})
     return found
+
+
+def project_services() -> list[ConsumerService]:
+    return list(project_services_by_module().values())
 
 
 def project_grants() -> list[Grant]:
