@@ -29,7 +29,7 @@ from services.edge.videosdk.agent import DEFAULT_GREETING
 from services.edge.videosdk.pod import CALL_DRAIN_S, EdgePod, running_pod
 from services.edge.videosdk.settings import VideoSDKSettings
 from tests.integration.conftest import System
-from tests.integration.register_harness import replied, scrape, total
+from tests.integration.register_harness import calls_state, replied, scrape, total
 from tools.videosdk_local.hub import HubPipeline, RoomHub, hub_room
 from tools.videosdk_local.registry import TOKEN, LocalRegistry
 from tools.videosdk_local.support import get, serving
@@ -130,9 +130,12 @@ async def _five_calls_answered_and_merged(
         if job == JOBS[0]:  # it answered over its registry connection: registered
             assert await get(pod.http_port, "/readyz") == (200, "ready\n")
         await registry.assign(job)
-    await hub.until(
-        lambda: all(hub.up(f"room-{job}") for job in JOBS), timeout=CALL_UP_S, what="calls up"
-    )
+    try:
+        await hub.until(
+            lambda: all(hub.up(f"room-{job}") for job in JOBS), timeout=CALL_UP_S, what="calls up"
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{calls_state(hub, registry, JOBS)}") from None
     pids = {hub.rooms[f"room-{job}"].pid for job in JOBS}
     assert len(pids) == CALLS and os.getpid() not in pids  # a process of its own each
 
