@@ -36,6 +36,7 @@ from videosdk.agents.worker import Worker, WorkerOptions
 from services.edge.bus import running_edge
 from services.edge.edge import Edge
 from services.edge.settings import EdgeSettings, default_edge_id
+from services.edge.videosdk.job_processes import use_job_processes
 from services.edge.videosdk.pod_metrics import PodView, metrics_directory
 from services.edge.videosdk.settings import (
     PIPELINE_ENV,
@@ -209,6 +210,7 @@ def _worker_options(job: Any) -> Any:
 
 
 def _prepare_job_processes(settings: EdgeSettings) -> None:
+    use_job_processes()  # a job process's start is never lost (job_processes.py)
     # The SDK waits for each job process (its result, or its start) on a thread of the
     # loop's default executor, which has min(32, cores + 4) threads: fewer than the calls of
     # a pod, so calls would wait for each other to start and end. One thread per process.
