@@ -13,7 +13,7 @@ help:
 	@echo "make run    - set up, start every service and a keypad in this terminal"
 	@echo "make test   - set up, then unit, integration (real RabbitMQ) and e2e tests"
 	@echo "make lint   - ruff, mypy (strict on contracts/ and services/) and the import layers"
-	@echo "make bench  - benchmark this machine: latency at 1,000 calls, saturation vs an aio-pika baseline"
+	@echo "make bench  - benchmark this machine: latency at 1,000 calls, saturation vs an aio-pika baseline, the floor and FastStream (BENCH_ROUNDS=3 rounds)"
 	@echo "make bench-scaling - the same plus 100 / 1,000 / 5,000 calls"
 	@echo "make bench-reply-queues - the edge's reply-queue designs at 50 and 500 call starts, a broker restart, a 3-node cluster"
 	@echo "make soak   - SOAK_MINUTES (30) at half the measured saturation: RSS of every process over time, p99 per 5 min, 0 lost"
@@ -85,8 +85,10 @@ test-integration: install broker
 test-e2e: install broker
 	$(PY) -m pytest tests/e2e
 
+# Issue 18's comparisons measured in rounds, interleaved: one run's ratio is one sample.
+BENCH_ROUNDS ?= 3
 bench: install broker
-	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m bench --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
 bench-scaling: install broker
 	$(PY) -m bench --scaling $(BENCH_ARGS)

@@ -38,7 +38,8 @@ and a target is missed. Progress goes to stderr.
 This module holds the options and main; the rest: bench.plan (which phases), bench.run (the
 run, phase after phase), bench.phases (one phase), bench.system (the services),
 bench.processes (spawning and stopping), bench.aggregate (a phase's figures), bench.targets
-(the summary against issue #7's targets), bench.report (the tables), bench.soak (--soak).
+(the summary against issue #7's targets), bench.rounds (--rounds: issue 18's targets judged
+over interleaved rounds), bench.report (the tables), bench.soak (--soak).
 """
 
 from __future__ import annotations
@@ -167,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(SERVICES),
         help="consumer services to start (default: those `dtmf-bus demo` starts); leave one "
         "out to measure what it costs",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the compared phases (closed, matched, faststream, half-floor) this many "
+        "times, interleaved, each round in the reverse order of the one before; issue 18's "
+        "targets are then judged on every round (met only when each round meets them)",
     )
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
     p.add_argument(

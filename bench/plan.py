@@ -20,6 +20,9 @@
             `--register-calls` calls started at once (bench.register);
 - scaling (--scaling): the open loop at several sizes, last.
 
+With --rounds N, the compared phases (closed, matched, faststream, half-floor) run again in
+rounds 2..N after the first, each round in the reverse order of the one before (bench.rounds).
+
 `inband` (bench.inband, in-band DTMF detection's cost per call) needs no broker: bench.cli
 runs it first, on a machine not yet busy with the others, and it plans no `Phase`.
 """
@@ -29,11 +32,12 @@ from __future__ import annotations
 import argparse
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.errors import BenchError
-from bench.faststream.compare import FLOOR
+from bench.faststream.compare import FLOOR, PEER, SYSTEM
+from bench.rounds import round_name
 
 PHASE_KINDS = (
     "inband",
@@ -54,6 +58,8 @@ DEFAULT_KEYS = "1,2,1,2,9,0,*,#"  # half served (sales, support), half the menu'
 # `half-floor` run at, and the names of its phases (the system's, the floor's).
 HALF_FLOOR_FRACTION = 0.5
 HALF_FLOOR, HALF_FLOOR_MATCHED = "half-floor", "half-floor-matched"
+# The steps --rounds repeats: what issue 18's targets compare (the system, its floor, the peer).
+COMPARED = (SYSTEM, FLOOR, PEER, HALF_FLOOR)
 
 
 @dataclass
@@ -143,6 +149,8 @@ def plan(args: argparse.Namespace) -> list[Step]:
         raise BenchError("phase half-floor runs at half the floor's saturation: add matched")
     if args.floor_saturation is not None and args.floor_saturation <= 0:
         raise BenchError("--floor-saturation must be positive")
+    if args.rounds < 1:
+        raise BenchError("--rounds must be at least 1")
     phases: list[Step] = []
     scaling = [int(n) for n in args.scaling_calls.split(",") if n.strip()] if args.scaling else []
     scaling_duration = args.scaling_duration or args.open_duration
@@ -182,12 +190,44 @@ def plan(args: argparse.Namespace) -> list[Step]:
             pinned=args.floor_saturation,
         )
         phases.append(Derived(HALF_FLOOR, FLOOR, build))
+    compared = [step for step in phases if step.name in COMPARED]
+    for number in range(2, args.rounds + 1):
+        phases += repeated(compared, number)
     if "register" in wanted:
         phases.append(Phase("register", "register", args.register_calls, 0.0))
     # Last, smallest first: a size beyond what the machine carries leaves a backlog behind.
     for n in sorted(scaling):
         phases.append(Phase(f"open-{n}", "open", n, scaling_duration, open_loop=True))
     return phases
+
+
+def repeated(compared: list[Step], number: int) -> list[Step]:
+    """Round `number` of the compared steps: renamed for the round, and in an even round in
+    the reverse order (a derived step stays after the phase it derives from)."""
+    backwards = number % 2 == 0
+    loops = [step for step in compared if isinstance(step, Phase)]
+    out: list[Step] = [
+        replace(phase, name=round_name(phase.name, number))
+        for phase in (reversed(loops) if backwards else loops)
+    ]
+    for step in compared:
+        if isinstance(step, Derived):
+            build = functools.partial(_in_round, step.build, number=number, backwards=backwards)
+            out.append(
+                Derived(round_name(step.name, number), round_name(step.source, number), build)
+            )
+    return out
+
+
+def _in_round(
+    build: Callable[[dict[str, Any]], list[Phase]],
+    source: dict[str, Any],
+    *,
+    number: int,
+    backwards: bool,
+) -> list[Phase]:
+    phases = [replace(phase, name=round_name(phase.name, number)) for phase in build(source)]
+    return phases[::-1] if backwards else phases
 
 
 def profiled_phase(args: argparse.Namespace, phases: list[Step]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bench import rounds
 from bench.faststream import compare
 
 
@@ -230,15 +231,22 @@ def render(doc: dict[str, Any]) -> str:
         f"shed presses: {s['shed_presses']}\n"
     )
     for name, t in s["targets"].items():
-        out.append(
-            f"  target {name}: {t['target']}, measured {t['measured']} -> "
-            f"{'met' if t['met'] else 'MISSED'}\n"
-        )
+        out.append(f"  target {name}: {t['target']}, measured {t['measured']} -> {_verdict(t)}\n")
+    by_round = rounds.round_lines(s["targets"])
+    if by_round:
+        out.append("  by round (each round in the reverse order of the one before):\n")
+        out.extend(f"    {line}\n" for line in by_round)
     for name, reason in (doc.get("failed_phases") or {}).items():
         out.append(f"  phase {name} FAILED: {reason.splitlines()[0]}\n")
     if not doc.get("services_stopped_cleanly", True):
         out.append("  WARNING: a service did not stop cleanly (see --keep-logs)\n")
     return "".join(out)
+
+
+def _verdict(target: dict[str, Any]) -> str:
+    # Judged over --rounds: "unsettled" when some rounds meet it and others do not.
+    verdict = target.get("verdict") or ("met" if target["met"] else "missed")
+    return verdict if verdict == "met" else verdict.upper()
 
 
 def _rss_at(series: dict[str, Any], t: float) -> float | None:

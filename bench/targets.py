@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import floor_targets
+from bench import floor_targets, rounds
 from bench.faststream import compare
 from bench.plan import HALF_FLOOR
 
@@ -54,7 +54,8 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
         p
         for p in everything
         if p["kind"] == "open"
-        and p["name"] != HALF_FLOOR  # its load comes from the floor: target 3's, not this one
+        # its load comes from the floor (in any round): target 3's, not this one
+        and p["name"].partition(rounds.SEP)[0] != HALF_FLOOR
         and p["calls"] == TARGET_CALLS
         and p["interval_s"] == TARGET_INTERVAL_S
     ]
@@ -65,11 +66,11 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
             "measured": p99,
             "met": p99 is not None and p99 < TARGET_P99_MS,
         }
-    # Issue 18, targets 1 to 3: against the design's floor, in the same run.
-    targets.update(floor_targets.targets(phases))
-    # Issue 18, target 4: ahead of the peer (the faststream phase), in the same run.
+    # Issue 18, targets 1 to 4: against the design's floor and the peer, in the same run;
+    # with --rounds, judged over the rounds.
+    targets.update(rounds.judged(phases, compared_targets))
     peer = compare.summary(phases)
-    targets.update(peer.pop("targets", {}))
+    peer.pop("targets", None)
     targets["lost_presses"] = {"target": "0", "measured": lost + errors, "met": lost + errors == 0}
     return {
         **peer,
@@ -87,6 +88,12 @@ def summarize(phases: dict[str, dict[str, Any]], scaling: list[dict[str, Any]]) 
         "shed_presses": shed,
         "targets": targets,
     }
+
+
+def compared_targets(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Issue 18's targets 1 to 3 (against the floor) and 4 (against FastStream) from one
+    round's phases."""
+    return {**floor_targets.targets(phases), **compare.summary(phases).get("targets", {})}
 
 
 def targets_met(summary: dict[str, Any]) -> bool:

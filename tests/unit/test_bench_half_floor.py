@@ -4,8 +4,6 @@ saturation (bench.plan), the plan's second step (bench.run.Run.expand), and the 
 
 from __future__ import annotations
 
-from typing import Any, cast
-
 import pytest
 
 from bench import floor_targets, report
@@ -21,8 +19,8 @@ from bench.plan import (
     paced_load,
     plan,
 )
-from bench.run import Run
 from bench.targets import summarize
+from tests.unit.bench_support import run_with
 
 
 @pytest.mark.parametrize(
@@ -99,22 +97,10 @@ def test_half_floor_needs_the_floor_in_the_run() -> None:
     assert not any(isinstance(s, Derived) for s in steps)
 
 
-def _run(results: dict[str, dict[str, Any]]) -> Run:
-    run = Run(
-        build_parser().parse_args([]),
-        url="amqp://x/",
-        port=5672,
-        processes=cast(Any, None),  # expand() starts nothing
-        services=cast(Any, None),
-    )
-    run.results.update(results)
-    return run
-
-
 def test_the_second_step_builds_the_phases_from_the_floors_result() -> None:
     args = build_parser().parse_args([])
     derived = next(s for s in plan(args) if isinstance(s, Derived))
-    run = _run({"baseline-matched": {"replies_per_s": 600.0}})
+    run = run_with({"baseline-matched": {"replies_per_s": 600.0}})
     phases = run.expand(derived)
     assert [p.name for p in phases] == [HALF_FLOOR, HALF_FLOOR_MATCHED]
     assert phases[0].calls == 600 and run.failures == {}
@@ -124,10 +110,10 @@ def test_the_second_step_builds_the_phases_from_the_floors_result() -> None:
 
 def test_without_the_floors_result_the_derived_entry_fails_alone() -> None:
     derived = next(s for s in plan(build_parser().parse_args([])) if isinstance(s, Derived))
-    missing = _run({})
+    missing = run_with({})
     assert missing.expand(derived) == []
     assert "baseline-matched" in missing.failures[HALF_FLOOR]
-    silent = _run({"baseline-matched": {"replies_per_s": 0.0}})
+    silent = run_with({"baseline-matched": {"replies_per_s": 0.0}})
     assert silent.expand(derived) == []
     assert "no saturation to take half of" in silent.failures[HALF_FLOOR]
 
