@@ -21,7 +21,8 @@ exchanges (under names of their own) with the routing keys of the system's key m
 mirror of each of the system's consumer services, its own process consuming a queue with
 that service's arguments and bindings; the interactive ones reply at once, the call log's
 only acks; replies go through a direct exchange to a durable quorum reply queue (the
-edge's). It is the floor of this design on this machine: the system's ratio to it is the
+edge's), and the driver publishes on a connection of its own, as the edge publishes its
+events. It is the floor of this design on this machine: the system's ratio to it is the
 cost of our code, its ratio to the lean loop the cost of the design. With `--calls` the
 driver runs the open loop, which shows the same floor for latency at a given load.
 """
@@ -198,6 +199,12 @@ async def drive(args: argparse.Namespace) -> None:
     requests = await declare_requests(channel, args)
     keys = requests.routing_keys
     waiting: dict[str, asyncio.Future[None]] = {}
+    publishing, exchange = connection, requests.exchange
+    if args.kind == MATCHED:
+        # Like the edge: events on a connection of their own, replies read on the other.
+        publishing = await aio_pika.connect(args.url)
+        events_channel = await publishing.channel(publisher_confirms=True)
+        exchange = await events_channel.get_exchange(requests.exchange.name, ensure=False)
 
     async def on_reply(message: AbstractIncomingMessage) -> None:
         future = waiting.pop(message.correlation_id or "", None)
@@ -217,7 +224,7 @@ async def drive(args: argparse.Namespace) -> None:
         future = waiting[correlation_id] = loop.create_future()
         t0 = time.monotonic()
         try:
-            await requests.exchange.publish(
+            await exchange.publish(
                 request_message(press_body, correlation_id, requests.replies.name, args.kind),
                 routing_key=routing_key,
             )
@@ -259,6 +266,8 @@ async def drive(args: argparse.Namespace) -> None:
     await requests.replies.cancel(tag)
     if args.kind == MATCHED:
         await requests.replies.delete(if_unused=False, if_empty=False)
+    if publishing is not connection:
+        await publishing.close()
     await connection.close()
     write_result(args.result, {"memory": None, **rec.as_dict()})
     announce("done")
