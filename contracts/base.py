@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
-import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -18,7 +18,12 @@ _SCHEMA_VERSION = re.compile(SCHEMA_VERSION_PATTERN)
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits, as `uuid.uuid4().hex` gives it, without
+    the UUID object: one is made for every event and every reply, and this costs a third."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # variant: RFC 4122
+    return raw.hex()
 
 
 def utcnow() -> datetime:

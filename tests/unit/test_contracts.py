@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,7 @@ from contracts import (
     parse_event,
     parse_reply,
 )
+from contracts.base import new_id
 from contracts.keys import KEYS, key_of_word, routing_word
 from contracts.schemas import SCHEMA_DIR, generate
 
@@ -164,3 +166,11 @@ def test_keys_normalize_or_raise_invalid_key(raw: object) -> None:
         return
     assert key in KEYS
     assert normalize_key(routing_word(key)) == key
+
+
+def test_ids_are_random_uuids_in_hex_and_never_repeat() -> None:
+    ids = [new_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for made in ids[:100]:
+        parsed = uuid.UUID(hex=made)
+        assert (parsed.hex, parsed.version, parsed.variant) == (made, 4, uuid.RFC_4122)
