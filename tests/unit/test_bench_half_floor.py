@@ -179,6 +179,27 @@ def test_target_3_says_when_the_floors_saturation_was_pinned() -> None:
     assert "half of 500 (pinned)" in target["measured"]
 
 
+@pytest.mark.parametrize(("shed", "lost"), [(451, 0), (0, 3)])
+def test_target_3_is_missed_when_the_system_refused_presses(shed: int, lost: int) -> None:
+    # Its p99 is of the answered presses only: a fast one while refusing others is no latency
+    # at a load the machine carries.
+    system = {**_open(HALF_FLOOR, 9.0), "shed": shed, "lost": lost}
+    target = floor_targets.p99_target(system, _open(HALF_FLOOR_MATCHED, 10.0))
+    assert target["ratio"] == 0.9
+    assert target["met"] is False
+    assert target["system_refused"] == shed + lost
+    assert f"the system shed or lost {shed + lost}" in target["measured"]
+
+
+def test_target_3_shows_how_busy_the_machine_was_at_that_load() -> None:
+    system = {**_open(HALF_FLOOR, 12.0), "machine_cpu_pct": 188.3}
+    floor = {**_open(HALF_FLOOR_MATCHED, 10.0), "machine_cpu_pct": 173.3}
+    target = floor_targets.p99_target(system, floor)
+    assert target["met"] is True
+    assert target["machine_cpu_pct"] == {"system": 188.3, "floor": 173.3}
+    assert "machine CPU 188.3% vs 173.3%" in target["measured"]
+
+
 def test_target_3_needs_both_phases() -> None:
     assert floor_targets.targets({HALF_FLOOR: _open(HALF_FLOOR, 5.0)}) == {}
     assert floor_targets.targets({HALF_FLOOR_MATCHED: _open(HALF_FLOOR_MATCHED, 5.0)}) == {}
