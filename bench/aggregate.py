@@ -12,6 +12,12 @@ from bench.plan import Phase
 from bench.system import service_list
 
 
+def unanswered(result: dict[str, Any]) -> int:
+    """A phase's presses that got no reply: lost (none in time), failed, or shed (not sent,
+    the edge said busy). Its latency figures are of the answered ones only."""
+    return int(result["lost"] + result["errors"] + result["shed"])
+
+
 def aggregate(
     phase: Phase,
     results: list[dict[str, Any]],

@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench.aggregate import unanswered
 from bench.errors import BenchError
 from bench.histogram import Histogram, by_start
 from bench.phases import read_json, run_phase
@@ -134,8 +135,7 @@ def figures(
     """Per-window latency and CPU, and each process's RSS series with its verdict."""
     # The edge load generators' own figures, by the name the meter knows them under.
     workers = {p.stem.removeprefix("soak-"): read_json(p) for p in run_dir.glob("soak-edge*.json")}
-    unanswered = result["lost"] + result["errors"] + result["shed"]
-    windows = per_window(list(workers.values()), phase, args, unanswered=unanswered)
+    windows = per_window(list(workers.values()), phase, args, unanswered=unanswered(result))
     add_cpu(windows, sampler.samples, origin)
     rss = rss_series(sampler.samples, sampler.pids, origin=origin, end=phase.duration)
     for series in rss.values():
